@@ -1,0 +1,104 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "calcmesh/asio.hpp"
+#include "calcmesh/http.hpp"
+#include "calcmesh/metrics.hpp"
+
+namespace calcmesh {
+
+/// A request handler. It receives the request by value and never throws: failures are
+/// responses built with `error_response`.
+using Handler = std::function<Task<Response>(Request)>;
+
+/// Maps method and path to handlers. Exact paths win over prefixes; a known path with another
+/// method answers 405 with an Allow header, an unknown path 404. HEAD is served by GET routes.
+class Router {
+public:
+    /// Routes `method path` exactly.
+    void add(http::verb method, std::string path, Handler handler);
+    /// Routes every path that starts with `prefix`; `route` names it in metrics ("/jobs/{id}").
+    void add_prefix(http::verb method, std::string prefix, std::string route, Handler handler);
+
+    /// The answer to a request and the route pattern that produced it ("unmatched" if none).
+    struct Dispatched {
+        std::string route;
+        Response response;
+    };
+    /// Finds the handler for a request and runs it, or answers 404 or 405.
+    Task<Dispatched> dispatch(Request request) const;
+
+    /// Every route pattern, for metrics.
+    std::vector<std::string> routes() const;
+
+private:
+    struct Route {
+        http::verb method;
+        std::string path;
+        std::string name;
+        bool prefix;
+        Handler handler;
+    };
+    std::vector<Route> routes_;
+};
+
+/// Limits and timeouts of an HTTP server.
+struct HttpServerOptions {
+    std::string address = "127.0.0.1";
+    unsigned short port = 0;                 ///< 0 picks a free port
+    std::size_t body_limit = 64 * 1024;      ///< larger bodies get 413
+    std::chrono::milliseconds idle_timeout{60'000};
+    std::string service_name;                ///< for logs and metrics
+    bool access_log = true;                  ///< one line per request on stderr
+};
+
+/// An HTTP/1.1 server with keep-alive, one coroutine per connection, on one or more
+/// single-threaded io_contexts that share the port through SO_REUSEPORT.
+class HttpServer {
+public:
+    HttpServer(HttpServerOptions options, Router router, MetricsRegistry& metrics);
+    ~HttpServer();
+    HttpServer(const HttpServer&) = delete;
+    HttpServer& operator=(const HttpServer&) = delete;
+
+    /// Binds one listener per io_context and starts accepting. Throws if the address is taken.
+    void start(const std::vector<net::io_context*>& contexts);
+    /// The bound port (useful with port 0).
+    unsigned short port() const { return port_; }
+
+    /// Stops accepting, closes idle connections and lets in-flight requests finish; their
+    /// responses carry `Connection: close`. Thread-safe.
+    void stop_accepting();
+    /// Requests being handled right now.
+    std::size_t in_flight() const { return in_flight_.load(); }
+
+private:
+    struct Connection;
+    struct RouteMetrics;
+    Task<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
+    Task<void> serve(tcp::socket socket);
+    Task<Response> handle(Request& request, const std::string& remote);
+    void record(const std::string& route, unsigned status, std::chrono::nanoseconds elapsed);
+
+    HttpServerOptions options_;
+    Router router_;
+    MetricsRegistry& metrics_;
+    std::map<std::string, std::unique_ptr<RouteMetrics>> route_metrics_;
+    unsigned short port_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::size_t> in_flight_{0};
+    std::vector<std::shared_ptr<tcp::acceptor>> acceptors_;
+    std::mutex connections_mutex_;
+    std::list<Connection*> connections_;
+};
+
+}  // namespace calcmesh

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "calcmesh/arithmetic.hpp"
+#include "calcmesh/error.hpp"
+
+namespace calcmesh {
+
+/// How job_submitter reaches a worker.
+enum class Mechanism { http, kafka };
+
+std::string_view mechanism_name(Mechanism mechanism);
+Result<Mechanism> parse_mechanism(std::string_view text);
+
+/// Who computed something: sent with every result and log record.
+struct WorkerIdentity {
+    std::string worker;    ///< e.g. "division_worker"
+    std::string instance;  ///< process or pod name
+    std::string cluster;
+    std::string node;
+};
+
+/// The operands of a job.
+struct JobInput {
+    std::string job_id;
+    Operation operation = Operation::addition;
+    std::int64_t a = 0;
+    std::int64_t b = 0;
+};
+
+/// A worker's answer to one job: the outcome or the domain error, and who answered.
+/// It is the body of `GET /compute` and the value of a message on the `results` topic.
+struct WorkerResult {
+    JobInput input;
+    Result<Outcome> outcome = Outcome{};
+    WorkerIdentity identity;
+};
+
+/// A job request on a `<operation>_requests` topic.
+struct JobRequestMessage {
+    JobInput input;
+    std::string reply_to;  ///< instance id of the job_submitter that awaits the result
+};
+
+/// One record kept by log_collector about a computation.
+struct LogRecord {
+    std::string record_id;  ///< unique per record; a resent record is stored once
+    JobInput input;
+    Result<Outcome> outcome = Outcome{};
+    Mechanism mechanism = Mechanism::http;
+    WorkerIdentity identity;
+    std::string received_at;   ///< RFC 3339, UTC
+    std::string completed_at;  ///< RFC 3339, UTC
+};
+
+/// A fresh random job or record id: 16 lowercase hex digits after `prefix`.
+std::string new_id(std::string_view prefix);
+
+/// Job ids are 1 to 64 characters of [A-Za-z0-9._:-].
+Result<std::string> validate_job_id(std::string_view text);
+
+/// The time as RFC 3339 in UTC with milliseconds, e.g. "2026-11-28T15:04:05.123Z".
+std::string format_time(std::chrono::system_clock::time_point time);
+
+nlohmann::json to_json(const WorkerIdentity& identity);
+nlohmann::json to_json(const WorkerResult& result);
+nlohmann::json to_json(const JobRequestMessage& request);
+nlohmann::json to_json(const LogRecord& record);
+
+/// Adds "result" (and "remainder") or "error" to `json`.
+void put_outcome(nlohmann::json& json, const Result<Outcome>& outcome);
+
+/// Parsers of the wire formats above. They check every field and name the first bad one.
+Result<JobInput> job_input_from_json(const nlohmann::json& json);
+Result<WorkerResult> worker_result_from_json(const nlohmann::json& json);
+Result<JobRequestMessage> job_request_from_json(const nlohmann::json& json);
+Result<LogRecord> log_record_from_json(const nlohmann::json& json);
+
+/// Reads a JSON integer field of 64-bit signed range, naming `field` in the error.
+Result<std::int64_t> integer_field(const nlohmann::json& object, std::string_view field);
+/// Reads a required JSON string field.
+Result<std::string> string_field(const nlohmann::json& object, std::string_view field);
+
+}  // namespace calcmesh

@@ -1,0 +1,123 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "calcmesh/asio.hpp"
+#include "calcmesh/config.hpp"
+#include "calcmesh/http_client.hpp"
+#include "calcmesh/http_server.hpp"
+#include "calcmesh/metrics.hpp"
+
+namespace calcmesh {
+
+/// Settings every service has, under the same keys.
+struct CommonConfig {
+    std::string listen_address = "127.0.0.1";
+    unsigned short port = 0;
+    unsigned threads = 1;
+    std::string cluster = "local";
+    std::string node;      ///< defaults to the host name
+    std::string instance;  ///< defaults to "<service>-<host name>-<pid>"
+    std::string log_level = "info";
+    bool access_log = true;
+    unsigned shutdown_timeout_ms = 10'000;
+    std::string port_file;  ///< if set, the bound port is written there once listening
+
+    /// Registers the keys: listen-address, port, threads, cluster, node, instance, log-level,
+    /// access-log, shutdown-timeout-ms, port-file.
+    void add_to(ConfigParser& parser);
+    /// Fills the defaults that depend on the machine.
+    void resolve_defaults(const std::string& service);
+};
+
+/// Whether a service can serve, and the state of each dependency, for `GET /readyz`.
+struct Readiness {
+    bool ready = true;
+    nlohmann::json dependencies = nlohmann::json::object();
+};
+
+/// What a service plugs into the runtime: its routes and its background work.
+class Application {
+public:
+    virtual ~Application() = default;
+    /// Adds the service's routes; /healthz, /readyz and /metrics are added by the runtime.
+    virtual void add_routes(Router& router) = 0;
+    /// Starts background work once the server listens.
+    virtual void start() {}
+    /// Stops background work after in-flight requests have drained, finishing what it can
+    /// before `deadline`. Runs as a coroutine on the first loop.
+    virtual Task<void> stop(std::chrono::steady_clock::time_point deadline);
+    /// Called on every `GET /readyz`.
+    virtual Readiness readiness() const { return {}; }
+};
+
+/// The process around a service: event loops (one single-threaded io_context per thread),
+/// metrics, the HTTP server with the common routes, signal handling and graceful shutdown.
+class Runtime {
+public:
+    Runtime(std::string service, CommonConfig config);
+    ~Runtime();
+
+    const std::string& service() const { return service_; }
+    const CommonConfig& config() const { return config_; }
+    MetricsRegistry& metrics() { return metrics_; }
+
+    /// The first loop's executor, for background coroutines.
+    net::any_io_executor executor();
+    /// The HTTP client of the loop the caller runs on; call it from a coroutine on a loop.
+    HttpClient& client();
+
+    /// Starts the server and the application, then serves until SIGTERM or SIGINT, drains
+    /// and stops. Returns the process exit code. Throws if the port cannot be bound.
+    int run(Application& application);
+
+private:
+    struct Loop;
+    Task<void> shut_down(Application& application);
+    void add_common_routes(Router& router, Application& application);
+    Task<Response> healthz();
+    Task<Response> readyz(Application& application);
+    Task<Response> render_metrics();
+
+    std::string service_;
+    CommonConfig config_;
+    MetricsRegistry metrics_;
+    std::vector<std::unique_ptr<Loop>> loops_;
+    std::unique_ptr<HttpServer> server_;
+    std::atomic<bool> stopping_{false};
+};
+
+/// Sets up spdlog on stderr with the service name and level, one line per event.
+void setup_logging(const std::string& service, const std::string& level);
+
+/// The body of every service's `main`: parses the configuration (`Config` has `CommonConfig
+/// common` and `add_to(ConfigParser&)`), builds `App(runtime, config)` and runs it. Start-up
+/// failures are logged and give exit code 1.
+template <class App, class Config>
+int service_main(const std::string& service, const std::string& description, int argc,
+                 char** argv, Config config) {
+    ConfigParser parser(service, description);
+    config.add_to(parser);
+    if (auto exit_code = parser.parse(argc, argv)) {
+        return *exit_code;
+    }
+    config.common.resolve_defaults(service);
+    setup_logging(service, config.common.log_level);
+    try {
+        Runtime runtime(service, config.common);
+        App app(runtime, config);
+        return runtime.run(app);
+    } catch (const std::exception& error) {
+        spdlog::critical("event=startup_failed error=\"{}\"", error.what());
+        return 1;
+    }
+}
+
+}  // namespace calcmesh

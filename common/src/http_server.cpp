@@ -1,0 +1,302 @@
+#include "calcmesh/http_server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+namespace calcmesh {
+
+// ---- Router ----------------------------------------------------------------------------------
+
+void Router::add(http::verb method, std::string path, Handler handler) {
+    std::string name = path;
+    routes_.push_back(Route{method, std::move(path), std::move(name), false, std::move(handler)});
+}
+
+void Router::add_prefix(http::verb method, std::string prefix, std::string route,
+                        Handler handler) {
+    routes_.push_back(
+        Route{method, std::move(prefix), std::move(route), true, std::move(handler)});
+}
+
+std::vector<std::string> Router::routes() const {
+    std::vector<std::string> names;
+    for (const auto& route : routes_) {
+        if (std::find(names.begin(), names.end(), route.name) == names.end()) {
+            names.push_back(route.name);
+        }
+    }
+    return names;
+}
+
+Task<Router::Dispatched> Router::dispatch(Request request) const {
+    const auto target = request.message.target();
+    const auto question = target.find('?');
+    request.path = std::string(target.substr(0, question));
+    if (question != std::string_view::npos) {
+        auto query = parse_form(target.substr(question + 1));
+        if (!query) {
+            co_return Dispatched{"unmatched", error_response({ErrorCode::invalid_field,
+                                                              "malformed query string: " +
+                                                                  query.error().message})};
+        }
+        request.query = std::move(query).value();
+    }
+    const auto method =
+        request.message.method() == http::verb::head ? http::verb::get : request.message.method();
+
+    const Route* match = nullptr;
+    bool path_known = false;
+    std::string allowed;
+    // Exact routes first, then the longest prefix.
+    for (const bool prefix : {false, true}) {
+        for (const auto& route : routes_) {
+            const bool path_matches =
+                route.prefix == prefix &&
+                (prefix ? request.path.starts_with(route.path) && request.path.size() > route.path.size()
+                        : request.path == route.path);
+            if (!path_matches) {
+                continue;
+            }
+            path_known = true;
+            allowed += (allowed.empty() ? "" : ", ") + std::string(http::to_string(route.method));
+            if (route.method == method && (!match || match->path.size() < route.path.size())) {
+                match = &route;
+            }
+        }
+        if (path_known) {
+            break;
+        }
+    }
+    if (match) {
+        co_return Dispatched{match->name, co_await match->handler(std::move(request))};
+    }
+    if (path_known) {
+        auto response = error_response(
+            {ErrorCode::method_not_allowed,
+             "method " + std::string(request.message.method_string()) + " is not allowed on " +
+                 request.path + "; allowed: " + allowed});
+        response.set(http::field::allow, allowed);
+        co_return Dispatched{"unmatched", std::move(response)};
+    }
+    co_return Dispatched{"unmatched",
+                         error_response({ErrorCode::not_found, "no route for " + request.path})};
+}
+
+// ---- HttpServer --------------------------------------------------------------------------------
+
+/// A live connection, so that `stop_accepting` can close the idle ones. Touched only on the
+/// connection's own io_context thread, except for the list membership.
+struct HttpServer::Connection {
+    beast::tcp_stream* stream = nullptr;
+    bool busy = false;
+};
+
+struct HttpServer::RouteMetrics {
+    Histogram* latency = nullptr;
+    std::array<std::atomic<Counter*>, 600> by_status{};
+};
+
+HttpServer::HttpServer(HttpServerOptions options, Router router, MetricsRegistry& metrics)
+    : options_(std::move(options)), router_(std::move(router)), metrics_(metrics) {
+    auto names = router_.routes();
+    names.push_back("unmatched");
+    for (const auto& name : names) {
+        auto route = std::make_unique<RouteMetrics>();
+        route->latency = &metrics_.histogram("calcmesh_http_request_duration_seconds",
+                                             "Time to handle an HTTP request, by route.",
+                                             {{"route", name}});
+        route_metrics_.emplace(name, std::move(route));
+    }
+}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::start(const std::vector<net::io_context*>& contexts) {
+    const auto address = net::ip::make_address(options_.address);
+    unsigned short port = options_.port;
+    for (auto* context : contexts) {
+        auto acceptor = std::make_shared<tcp::acceptor>(*context);
+        const tcp::endpoint endpoint{address, port};
+        acceptor->open(endpoint.protocol());
+        acceptor->set_option(net::socket_base::reuse_address(true));
+        acceptor->set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+        acceptor->bind(endpoint);
+        acceptor->listen(net::socket_base::max_listen_connections);
+        port = acceptor->local_endpoint().port();
+        acceptors_.push_back(acceptor);
+    }
+    port_ = port;
+    for (auto& acceptor : acceptors_) {
+        net::co_spawn(acceptor->get_executor(), accept_loop(acceptor), net::detached);
+    }
+}
+
+void HttpServer::stop_accepting() {
+    if (stopping_.exchange(true)) {
+        return;
+    }
+    for (auto& acceptor : acceptors_) {
+        net::post(acceptor->get_executor(), [acceptor] {
+            boost::system::error_code ignored;
+            acceptor->close(ignored);
+        });
+    }
+    std::lock_guard lock(connections_mutex_);
+    for (auto* connection : connections_) {
+        // The connection lives until its coroutine ends, which happens on the same thread
+        // after it unregisters; the stream pointer is cleared then.
+        auto executor = connection->stream->get_executor();
+        net::post(executor, [this, connection] {
+            std::lock_guard lock(connections_mutex_);
+            if (std::find(connections_.begin(), connections_.end(), connection) !=
+                    connections_.end() &&
+                !connection->busy) {
+                connection->stream->cancel();
+            }
+        });
+    }
+}
+
+Task<void> HttpServer::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
+    while (!stopping_) {
+        boost::system::error_code ec;
+        tcp::socket socket =
+            co_await acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
+        if (ec) {
+            if (ec == net::error::operation_aborted || !acceptor->is_open()) {
+                break;
+            }
+            spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
+            continue;
+        }
+        net::co_spawn(acceptor->get_executor(), serve(std::move(socket)), net::detached);
+    }
+}
+
+namespace {
+
+/// After an error response on a connection whose request was not read in full, stop sending
+/// and read what the client still sends, so that closing does not reset the connection before
+/// the client has read the response.
+Task<void> lingering_close(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    std::size_t discarded = 0;
+    while (!ec && discarded < 4 * 1024 * 1024) {
+        buffer.clear();
+        stream.expires_after(std::chrono::seconds(1));
+        discarded += co_await stream.async_read_some(buffer.prepare(64 * 1024),
+                                                     net::redirect_error(net::use_awaitable, ec));
+    }
+}
+
+bool is_parse_error(const boost::system::error_code& ec) {
+    return ec.category() == http::make_error_code(http::error::bad_target).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+}  // namespace
+
+Task<void> HttpServer::serve(tcp::socket socket) {
+    boost::system::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    const std::string remote = ec ? "unknown" : peer.address().to_string() + ":" + std::to_string(peer.port());
+    socket.set_option(tcp::no_delay(true), ec);
+
+    beast::tcp_stream stream(std::move(socket));
+    Connection connection;
+    connection.stream = &stream;
+    {
+        std::lock_guard lock(connections_mutex_);
+        connections_.push_back(&connection);
+    }
+    beast::flat_buffer buffer;
+    while (!stopping_) {
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(options_.body_limit);
+        stream.expires_after(options_.idle_timeout);
+        co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+        if (ec) {
+            std::optional<Error> error;
+            if (ec == http::error::body_limit) {
+                error = Error{ErrorCode::payload_too_large,
+                              "the body is larger than " + std::to_string(options_.body_limit) +
+                                  " bytes"};
+            } else if (ec == http::error::header_limit) {
+                error = Error{ErrorCode::payload_too_large, "the request headers are too large"};
+            } else if (is_parse_error(ec)) {
+                error = Error{ErrorCode::invalid_field, "malformed HTTP request: " + ec.message()};
+            }
+            if (error) {
+                auto response = error_response(*error);
+                response.keep_alive(false);
+                record("unmatched", response.result_int(), {});
+                stream.expires_after(std::chrono::seconds(5));
+                co_await http::async_write(stream, response, net::redirect_error(net::use_awaitable, ec));
+                co_await lingering_close(stream, buffer);
+            }
+            break;
+        }
+
+        connection.busy = true;
+        ++in_flight_;
+        Request request{parser.release(), {}, {}};
+        const auto method = request.message.method();
+        const bool keep_alive = request.message.keep_alive() && !stopping_;
+        const std::string target(options_.access_log ? request.message.target() : "");
+        const auto started = std::chrono::steady_clock::now();
+        auto [route, response] = co_await router_.dispatch(std::move(request));
+        const auto elapsed = std::chrono::steady_clock::now() - started;
+
+        if (method == http::verb::head) {
+            const auto length = response.body().size();
+            response.body().clear();
+            response.content_length(length);
+        }
+        response.keep_alive(keep_alive && !stopping_);
+        response.set(http::field::server, "calcmesh");
+        record(route, response.result_int(), elapsed);
+        if (options_.access_log) {
+            spdlog::info("event=request method={} target=\"{}\" status={} duration_ms={:.3f} remote={}",
+                         http::to_string(method), target,
+                         response.result_int(),
+                         std::chrono::duration<double, std::milli>(elapsed).count(), remote);
+        }
+        stream.expires_after(std::chrono::seconds(30));
+        co_await http::async_write(stream, response, net::redirect_error(net::use_awaitable, ec));
+        --in_flight_;
+        connection.busy = false;
+        if (ec || !response.keep_alive()) {
+            break;
+        }
+    }
+    {
+        std::lock_guard lock(connections_mutex_);
+        connections_.remove(&connection);
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+void HttpServer::record(const std::string& route, unsigned status,
+                        std::chrono::nanoseconds elapsed) {
+    auto it = route_metrics_.find(route);
+    if (it == route_metrics_.end()) {
+        it = route_metrics_.find("unmatched");
+    }
+    auto& metrics = *it->second;
+    metrics.latency->observe(elapsed);
+    const auto index = std::min<std::size_t>(status, metrics.by_status.size() - 1);
+    Counter* counter = metrics.by_status[index].load(std::memory_order_acquire);
+    if (!counter) {
+        // First response with this status on this route: register it (takes a lock once).
+        counter = &metrics_.counter("calcmesh_http_requests_total",
+                                    "HTTP requests handled, by route and status.",
+                                    {{"route", it->first}, {"status", std::to_string(status)}});
+        metrics.by_status[index].store(counter, std::memory_order_release);
+    }
+    counter->add();
+}
+
+}  // namespace calcmesh

@@ -1,0 +1,56 @@
+#include "calcmesh/http.hpp"
+
+#include <gtest/gtest.h>
+
+namespace calcmesh {
+namespace {
+
+TEST(ParseForm, DecodesEscapesAndPlus) {
+    const auto fields = parse_form("operation=mul&a=-6&b=7&note=a+b%21&flag").value();
+    ASSERT_EQ(fields.size(), 5u);
+    EXPECT_EQ(fields[1].second, "-6");
+    EXPECT_EQ(fields[3].second, "a b!");
+    EXPECT_EQ(fields[4].first, "flag");
+    EXPECT_EQ(fields[4].second, "");
+}
+
+TEST(ParseForm, RejectsBrokenEscapes) {
+    EXPECT_FALSE(parse_form("a=%4"));
+    EXPECT_FALSE(parse_form("a=%zz"));
+    EXPECT_FALSE(parse_form("a=%"));
+}
+
+TEST(ParseUrl, SplitsHostPortAndPath) {
+    const auto url = parse_url("http://addition-worker.calcmesh:8091/api/").value();
+    EXPECT_EQ(url.host, "addition-worker.calcmesh");
+    EXPECT_EQ(url.port, "8091");
+    EXPECT_EQ(url.base_path, "/api");
+    EXPECT_EQ(parse_url("http://localhost").value().port, "80");
+    EXPECT_FALSE(parse_url("https://x:1"));
+    EXPECT_FALSE(parse_url("http://:80"));
+    EXPECT_FALSE(parse_url("http://x:port"));
+}
+
+TEST(UrlEncode, EscapesReservedCharacters) {
+    EXPECT_EQ(url_encode("a b&c=d"), "a%20b%26c%3Dd");
+    EXPECT_EQ(url_encode("job-1_x.y~"), "job-1_x.y~");
+}
+
+TEST(ParseJsonObject, RejectsNonObjects) {
+    EXPECT_TRUE(parse_json_object(R"({"a": 1})"));
+    EXPECT_EQ(parse_json_object("[1]").error().code, ErrorCode::invalid_json);
+    EXPECT_EQ(parse_json_object("{").error().code, ErrorCode::invalid_json);
+}
+
+TEST(ErrorMapping, EveryCodeHasAStatusAndName) {
+    for (int code = 0; code <= static_cast<int>(ErrorCode::internal); ++code) {
+        const auto error_code = static_cast<ErrorCode>(code);
+        EXPECT_GE(http_status(error_code), 400u);
+        EXPECT_FALSE(error_code_name(error_code).empty());
+    }
+    EXPECT_EQ(http_status(ErrorCode::upstream_timeout), 504u);
+    EXPECT_EQ(http_status(ErrorCode::payload_too_large), 413u);
+}
+
+}  // namespace
+}  // namespace calcmesh

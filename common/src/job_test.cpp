@@ -1,0 +1,90 @@
+#include "calcmesh/job.hpp"
+
+#include <gtest/gtest.h>
+
+namespace calcmesh {
+namespace {
+
+TEST(IntegerField, ClassifiesEveryKindOfNumber) {
+    const auto json = nlohmann::json::parse(
+        R"({"ok": -5, "big": 9223372036854775807, "too_big": 9223372036854775808,
+            "huge": 123456789012345678901234567890, "fraction": 1.5, "text": "6"})");
+    EXPECT_EQ(integer_field(json, "ok").value(), -5);
+    EXPECT_EQ(integer_field(json, "big").value(), 9223372036854775807);
+    EXPECT_EQ(integer_field(json, "too_big").error().code, ErrorCode::out_of_range);
+    EXPECT_EQ(integer_field(json, "huge").error().code, ErrorCode::out_of_range);
+    EXPECT_EQ(integer_field(json, "fraction").error().code, ErrorCode::invalid_field);
+    EXPECT_EQ(integer_field(json, "text").error().code, ErrorCode::invalid_field);
+    EXPECT_EQ(integer_field(json, "absent").error().code, ErrorCode::missing_field);
+    EXPECT_EQ(integer_field(json, "absent").error().field, "absent");
+}
+
+TEST(WorkerResult, RoundTripsThroughJson) {
+    WorkerResult result{{"job-1", Operation::division, 7, 2},
+                        Outcome{3, 1},
+                        {"division_worker", "w-1", "c3b-workers", "node-a"}};
+    const auto json = to_json(result);
+    EXPECT_EQ(json["result"], 3);
+    EXPECT_EQ(json["remainder"], 1);
+    EXPECT_EQ(json["worker"], "division_worker");
+    const auto parsed = worker_result_from_json(json).value();
+    EXPECT_EQ(parsed.input.job_id, "job-1");
+    EXPECT_EQ(parsed.outcome.value().remainder, 1);
+    EXPECT_EQ(parsed.identity.cluster, "c3b-workers");
+}
+
+TEST(WorkerResult, CarriesDomainErrors) {
+    WorkerResult result{{"job-2", Operation::division, 1, 0},
+                        compute(Operation::division, 1, 0),
+                        {"division_worker", "w-1", "local", "n"}};
+    const auto json = to_json(result);
+    EXPECT_EQ(json["error"]["code"], "division_by_zero");
+    const auto parsed = worker_result_from_json(json).value();
+    ASSERT_FALSE(parsed.outcome);
+    EXPECT_EQ(parsed.outcome.error().code, ErrorCode::division_by_zero);
+}
+
+TEST(JobRequest, RejectsMalformedMessages) {
+    EXPECT_EQ(job_request_from_json(nlohmann::json::array()).error().code, ErrorCode::invalid_json);
+    auto json = nlohmann::json::parse(
+        R"({"job_id": "j1", "operation": "addition", "a": 1, "b": 2, "reply_to": "s1"})");
+    EXPECT_TRUE(job_request_from_json(json));
+    json["operation"] = "power";
+    EXPECT_EQ(job_request_from_json(json).error().code, ErrorCode::unknown_operation);
+    json["operation"] = "add";
+    json["job_id"] = "has space";
+    EXPECT_EQ(job_request_from_json(json).error().field, "job_id");
+    json["job_id"] = "j1";
+    json.erase("reply_to");
+    EXPECT_EQ(job_request_from_json(json).error().field, "reply_to");
+}
+
+TEST(LogRecord, RoundTripsThroughJson) {
+    LogRecord record;
+    record.record_id = "r-1";
+    record.input = {"job-3", Operation::multiplication, 6, 7};
+    record.outcome = Outcome{42, std::nullopt};
+    record.mechanism = Mechanism::kafka;
+    record.identity = {"multiplication_worker", "w", "local", "n"};
+    record.received_at = format_time(std::chrono::system_clock::now());
+    record.completed_at = record.received_at;
+    const auto parsed = log_record_from_json(to_json(record)).value();
+    EXPECT_EQ(parsed.record_id, "r-1");
+    EXPECT_EQ(parsed.mechanism, Mechanism::kafka);
+    EXPECT_EQ(parsed.outcome.value().result, 42);
+}
+
+TEST(FormatTime, IsRfc3339WithMilliseconds) {
+    const auto time = std::chrono::system_clock::time_point{std::chrono::milliseconds(1'700'000'000'123)};
+    EXPECT_EQ(format_time(time), "2023-11-14T22:13:20.123Z");
+}
+
+TEST(NewId, IsUniqueAndValid) {
+    const auto first = new_id("j-");
+    EXPECT_EQ(first.size(), 18u);
+    EXPECT_NE(first, new_id("j-"));
+    EXPECT_TRUE(validate_job_id(first));
+}
+
+}  // namespace
+}  // namespace calcmesh

@@ -1,0 +1,206 @@
+#include "calcmesh/service.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+
+namespace calcmesh {
+
+namespace {
+
+std::string host_name() {
+    std::array<char, 256> buffer{};
+    if (gethostname(buffer.data(), buffer.size() - 1) != 0) {
+        return "unknown";
+    }
+    return buffer.data();
+}
+
+void write_port_file(const std::string& path, unsigned short port) {
+    const std::string temporary = path + ".tmp";
+    {
+        std::ofstream out(temporary);
+        out << port << '\n';
+        if (!out) {
+            throw std::runtime_error("cannot write port file " + temporary);
+        }
+    }
+    std::filesystem::rename(temporary, path);
+}
+
+}  // namespace
+
+void CommonConfig::add_to(ConfigParser& parser) {
+    parser.add("listen-address", listen_address, "Address to listen on");
+    parser.add("port", port, "TCP port to listen on (0 picks a free one)");
+    parser.add("threads", threads, "Event-loop threads")->check(CLI::Range(1u, 64u));
+    parser.add("cluster", cluster, "Cluster name reported in results and logs");
+    parser.add("node", node, "Node name reported in results and logs (default: host name)");
+    parser.add("instance", instance,
+               "Instance id of this process (default: <service>-<host name>-<pid>)");
+    parser.add("log-level", log_level, "trace, debug, info, warn, error or critical")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical"}));
+    parser.add_switch("access-log", access_log, "Log one line per HTTP request");
+    parser.add("shutdown-timeout-ms", shutdown_timeout_ms,
+               "On SIGTERM, how long in-flight work may take to finish");
+    parser.add("port-file", port_file, "Write the bound port to this file once listening");
+}
+
+void CommonConfig::resolve_defaults(const std::string& service) {
+    if (node.empty()) {
+        node = host_name();
+    }
+    if (instance.empty()) {
+        instance = service + "-" + host_name() + "-" + std::to_string(getpid());
+    }
+}
+
+void setup_logging(const std::string& service, const std::string& level) {
+    auto logger = spdlog::stderr_logger_mt(service);
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %n %v", spdlog::pattern_time_type::utc);
+    logger->set_level(spdlog::level::from_str(level));
+    logger->flush_on(spdlog::level::trace);
+    spdlog::set_default_logger(std::move(logger));
+}
+
+Task<void> Application::stop(std::chrono::steady_clock::time_point /*deadline*/) { co_return; }
+
+/// One event loop: a single-threaded io_context and the HTTP client that belongs to it.
+struct Runtime::Loop {
+    net::io_context context{1};
+    net::executor_work_guard<net::io_context::executor_type> work{context.get_executor()};
+    HttpClient client{context.get_executor()};
+    std::thread thread;
+};
+
+namespace {
+thread_local HttpClient* current_client = nullptr;
+}
+
+Runtime::Runtime(std::string service, CommonConfig config)
+    : service_(std::move(service)), config_(std::move(config)) {
+    for (unsigned i = 0; i < config_.threads; ++i) {
+        loops_.push_back(std::make_unique<Loop>());
+    }
+    metrics_.gauge("calcmesh_info", "Constant 1, labelled with what this process is.",
+                   [] { return 1.0; },
+                   {{"service", service_}, {"instance", config_.instance},
+                    {"cluster", config_.cluster}, {"node", config_.node}});
+}
+
+Runtime::~Runtime() {
+    for (auto& loop : loops_) {
+        loop->context.stop();
+        if (loop->thread.joinable()) {
+            loop->thread.join();
+        }
+    }
+}
+
+net::any_io_executor Runtime::executor() { return loops_.front()->context.get_executor(); }
+
+HttpClient& Runtime::client() {
+    // Each loop thread sets its own client; the first loop runs on the main thread.
+    return current_client ? *current_client : loops_.front()->client;
+}
+
+void Runtime::add_common_routes(Router& router, Application& application) {
+    router.add(http::verb::get, "/healthz", [this](Request) { return healthz(); });
+    router.add(http::verb::get, "/readyz",
+               [this, &application](Request) { return readyz(application); });
+    router.add(http::verb::get, "/metrics", [this](Request) { return render_metrics(); });
+}
+
+Task<Response> Runtime::healthz() {
+    co_return json_response(200, {{"status", "ok"}, {"service", service_}});
+}
+
+Task<Response> Runtime::readyz(Application& application) {
+    auto readiness = application.readiness();
+    const bool ready = readiness.ready && !stopping_;
+    co_return json_response(ready ? 200 : 503,
+                            {{"status", ready ? "ready" : (stopping_ ? "stopping" : "not_ready")},
+                             {"service", service_},
+                             {"instance", config_.instance},
+                             {"dependencies", std::move(readiness.dependencies)}});
+}
+
+Task<Response> Runtime::render_metrics() {
+    co_return text_response(200, metrics_.render(), "text/plain; version=0.0.4");
+}
+
+int Runtime::run(Application& application) {
+    Router router;
+    application.add_routes(router);
+    add_common_routes(router, application);
+
+    HttpServerOptions options;
+    options.address = config_.listen_address;
+    options.port = config_.port;
+    options.service_name = service_;
+    options.access_log = config_.access_log;
+    server_ = std::make_unique<HttpServer>(options, std::move(router), metrics_);
+
+    std::vector<net::io_context*> contexts;
+    for (auto& loop : loops_) {
+        contexts.push_back(&loop->context);
+    }
+    server_->start(contexts);
+    application.start();
+    if (!config_.port_file.empty()) {
+        write_port_file(config_.port_file, server_->port());
+    }
+    spdlog::info("event=listening address={} port={} threads={} instance={}",
+                 config_.listen_address, server_->port(), loops_.size(), config_.instance);
+
+    net::signal_set signals(loops_.front()->context, SIGINT, SIGTERM);
+    signals.async_wait([this, &application](const boost::system::error_code& ec, int signal) {
+        if (!ec) {
+            spdlog::info("event=stopping signal={}", signal);
+            net::co_spawn(loops_.front()->context, shut_down(application), net::detached);
+        }
+    });
+
+    for (std::size_t i = 1; i < loops_.size(); ++i) {
+        auto* loop = loops_[i].get();
+        loop->thread = std::thread([loop] {
+            current_client = &loop->client;
+            loop->context.run();
+        });
+    }
+    current_client = &loops_.front()->client;
+    loops_.front()->context.run();
+    for (auto& loop : loops_) {
+        loop->context.stop();
+        if (loop->thread.joinable()) {
+            loop->thread.join();
+        }
+    }
+    spdlog::info("event=stopped");
+    return 0;
+}
+
+Task<void> Runtime::shut_down(Application& application) {
+    stopping_ = true;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.shutdown_timeout_ms);
+    server_->stop_accepting();
+    net::steady_timer timer(co_await net::this_coro::executor);
+    while (server_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+        timer.expires_after(std::chrono::milliseconds(5));
+        co_await timer.async_wait(net::use_awaitable);
+    }
+    if (server_->in_flight() > 0) {
+        spdlog::warn("event=drain_timeout in_flight={}", server_->in_flight());
+    }
+    co_await application.stop(deadline);
+    for (auto& loop : loops_) {
+        loop->work.reset();
+        loop->context.stop();
+    }
+}
+
+}  // namespace calcmesh
