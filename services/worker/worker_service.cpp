@@ -5,6 +5,7 @@
 #include <array>
 
 #include "calcmesh/html.hpp"
+#include "calcmesh/worker_urls.hpp"
 
 namespace calcmesh::worker {
 
@@ -86,7 +87,7 @@ void WorkerConfig::add_to(ConfigParser& parser) {
 WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
     : runtime_(runtime),
       operation_(parse_operation(config.operation).value()),
-      identity_{std::string(operation_name(operation_)) + "_worker", config.common.instance,
+      identity_{worker_name(operation_), config.common.instance,
                 config.common.cluster, config.common.node},
       about_html_(about_fragment(operation_, identity_)),
       log_shipper_(runtime, {.collector = collector_url(config.log_collector_url),
@@ -174,13 +175,11 @@ Task<Response> WorkerService::handle_compute(Request request) {
         input.job_id = new_id("w-");
     }
 
+    // A domain error (overflow, division by zero) keeps the full result form, with "error"
+    // in place of "result", so the caller still learns which worker answered.
     const auto result = run_job(input, Mechanism::http);
-    if (!result.outcome) {
-        auto body = error_json(result.outcome.error());
-        body["error"]["job_id"] = input.job_id;
-        co_return json_response(http_status(result.outcome.error().code), body);
-    }
-    co_return json_response(200, to_json(result));
+    co_return json_response(result.outcome ? 200 : http_status(result.outcome.error().code),
+                            to_json(result));
 }
 
 Task<Response> WorkerService::handle_about(Request /*request*/) {
