@@ -4,6 +4,7 @@
 #include "calcmesh/arithmetic.hpp"
 #include "calcmesh/blocking_http.hpp"
 #include "calcmesh/config.hpp"
+#include "calcmesh/kafka.hpp"
 #include "calcmesh/worker_urls.hpp"
 #include "commands.hpp"
 #include "launcher.hpp"
@@ -21,6 +22,10 @@ struct UpOptions {
     unsigned short help_port = 8081;
     unsigned short collector_port = 8082;
     std::vector<unsigned short> worker_ports = {8091, 8092, 8093, 8094};
+    bool kafka = true;
+    unsigned short kafka_port = 9092;
+    int kafka_partitions = 3;
+    std::string kafka_broker = CALCMESH_SOURCE_DIR "/scripts/kafka-broker";
     std::string log_level = "info";
     bool access_log = true;
     unsigned ready_timeout_s = 60;
@@ -48,22 +53,54 @@ ChildSpec service(const UpOptions& options, std::string name, const std::string&
                      http_ready(base_url(options, port)), {}};
 }
 
+std::string bootstrap(const UpOptions& options) {
+    return options.address + ":" + std::to_string(options.kafka_port);
+}
+
+/// The Kafka broker, ready once it answers; then the five topics are created.
+ChildSpec kafka_broker(const UpOptions& options) {
+    const auto servers = bootstrap(options);
+    return ChildSpec{
+        "kafka",
+        {options.kafka_broker, "run", "--data-dir", options.run_dir + "/kafka", "--port",
+         std::to_string(options.kafka_port), "--host", options.address},
+        {},
+        [servers] { return broker_answers(servers, std::chrono::milliseconds(500)); },
+        [servers, partitions = options.kafka_partitions] {
+            const KafkaConfig topics;
+            std::vector<std::string> names(topics.request_topics.begin(), topics.request_topics.end());
+            names.push_back(topics.results_topic);
+            auto created = create_topics(servers, names, partitions, std::chrono::seconds(15));
+            if (!created) {
+                throw std::runtime_error(created.error().message);
+            }
+        }};
+}
+
 std::vector<ChildSpec> system_specs(const UpOptions& options) {
-    std::vector<std::pair<std::string, std::string>> worker_urls;
+    std::vector<std::pair<std::string, std::string>> kafka;
+    if (options.kafka) {
+        kafka.emplace_back("CALCMESH_KAFKA_BOOTSTRAP_SERVERS", bootstrap(options));
+    }
+    std::vector<std::pair<std::string, std::string>> worker_urls = kafka;
     for (const auto operation : kAllOperations) {
         worker_urls.emplace_back(
             env_name(std::string(operation_name(operation)) + "-worker-url"),
             base_url(options, options.worker_ports[static_cast<std::size_t>(operation)]));
     }
     std::vector<ChildSpec> specs;
+    if (options.kafka) {
+        specs.push_back(kafka_broker(options));
+    }
     specs.push_back(service(options, "log_collector", "log_collector", options.collector_port,
                             {{"CALCMESH_DATA_DIR", options.run_dir + "/log_collector"}}));
     for (const auto operation : kAllOperations) {
-        specs.push_back(service(
-            options, worker_name(operation), "worker",
-            options.worker_ports[static_cast<std::size_t>(operation)],
-            {{"CALCMESH_OPERATION", std::string(operation_name(operation))},
-             {"CALCMESH_LOG_COLLECTOR_URL", base_url(options, options.collector_port)}}));
+        auto env = kafka;
+        env.emplace_back("CALCMESH_OPERATION", std::string(operation_name(operation)));
+        env.emplace_back("CALCMESH_LOG_COLLECTOR_URL", base_url(options, options.collector_port));
+        specs.push_back(service(options, worker_name(operation), "worker",
+                                options.worker_ports[static_cast<std::size_t>(operation)],
+                                std::move(env)));
     }
     specs.push_back(service(options, "job_submitter", "job_submitter", options.submitter_port,
                             worker_urls));
@@ -100,6 +137,11 @@ int run_up(UpOptions options) {
         launcher.say("  " + worker_name(operation) + std::string(23 - worker_name(operation).size(), ' ') +
                      base_url(options, options.worker_ports[static_cast<std::size_t>(operation)]));
     }
+    if (options.kafka) {
+        launcher.say("  kafka                  " + bootstrap(options) +
+                     "   topics addition_requests, subtraction_requests, "
+                     "multiplication_requests, division_requests, results");
+    }
     launcher.say("try: curl -s " + base_url(options, options.submitter_port) +
                  "/submit -H 'content-type: application/json' -d "
                  "'{\"operation\":\"multiplication\",\"a\":6,\"b\":7,\"mechanism\":\"http\"}'");
@@ -128,6 +170,15 @@ void add_up_command(CLI::App& app, const std::string& own_directory) {
     command->add_option("--worker-ports", options->worker_ports,
                         "Ports of the addition, subtraction, multiplication and division workers")
         ->delimiter(',')
+        ->capture_default_str();
+    command->add_option("--kafka", options->kafka, "Run the Kafka broker and the kafka mechanism")
+        ->capture_default_str();
+    command->add_option("--kafka-port", options->kafka_port)->capture_default_str();
+    command->add_option("--kafka-partitions", options->kafka_partitions, "Partitions per topic")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    command->add_option("--kafka-broker", options->kafka_broker,
+                        "The script that runs the broker")
         ->capture_default_str();
     command->add_option("--log-level", options->log_level)->capture_default_str();
     command->add_option("--access-log", options->access_log, "Log every HTTP request")
