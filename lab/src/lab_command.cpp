@@ -1,0 +1,103 @@
+#include "calcmesh/lab/lab_command.hpp"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <stdexcept>
+
+#include "calcmesh/command.hpp"
+#include "lab.hpp"
+
+namespace calcmesh {
+
+namespace {
+
+// Every lab command reports failures the same way: one line on stderr, exit code 1.
+template <class Fn>
+std::function<int()> guarded(Fn fn) {
+    return [fn = std::move(fn)]() -> int {
+        try {
+            return fn();
+        } catch (const std::exception& error) {
+            std::cerr << "calcmesh lab: " << error.what() << '\n';
+            return 1;
+        }
+    };
+}
+
+struct LabOptions {
+    std::string name = "cm";
+    std::string datapath = "native";
+    bool no_services = false;
+    std::string target;
+    std::vector<std::string> command;
+};
+
+void add_name(CLI::App* command, LabOptions& options) {
+    command->add_option("--name", options.name, "Lab name, the prefix of its namespaces")
+        ->envname("CALCMESH_LAB")
+        ->capture_default_str();
+}
+
+}  // namespace
+
+void add_lab_command(CLI::App& app) {
+    auto* lab = app.add_subcommand(
+        "lab",
+        "The four-cluster topology in network namespaces, with native, VXLAN and eBPF "
+        "datapaths (needs root)");
+    lab->require_subcommand(1);
+    auto options = std::make_shared<LabOptions>();
+
+    auto* up = add_command(
+        *lab, "up", "Build the lab and start the services in its pods", guarded([options] {
+            lab::UpOptions up_options{options->name, lab::parse_datapath(options->datapath),
+                                      !options->no_services};
+            lab::lab_up(up_options, std::cout);
+            lab::print_status(options->name, std::cout);
+            return 0;
+        }));
+    add_name(up, *options);
+    up->add_option("--datapath", options->datapath, "native, tunnel, ebpf or ebpf-tunnel")
+        ->capture_default_str();
+    up->add_flag("--no-services", options->no_services,
+                 "Only the network: no services or Kafka in the pods");
+
+    auto* down = add_command(*lab, "down", "Remove everything the lab made", guarded([options] {
+        if (!lab::lab_down(options->name, std::cout)) {
+            std::cout << fmt::format("no lab named '{}'\n", options->name);
+        } else {
+            std::cout << fmt::format("lab {} removed\n", options->name);
+        }
+        return 0;
+    }));
+    add_name(down, *options);
+
+    auto* status =
+        add_command(*lab, "status", "Show clusters, nodes, pods, addresses and the datapath",
+                    guarded([options] {
+                        lab::print_status(options->name, std::cout);
+                        return 0;
+                    }));
+    add_name(status, *options);
+
+    auto* exec = add_command(
+        *lab, "exec", "Run a command in a pod, a node or the underlay", guarded([options] {
+            return lab::lab_exec(options->name, options->target, options->command);
+        }));
+    add_name(exec, *options);
+    exec->add_option("target", options->target, "Pod, node or 'underlay'")->required();
+    exec->add_option("command", options->command, "The command, after --")->required();
+
+    auto* datapath = add_command(
+        *lab, "datapath", "Switch a running lab to another datapath", guarded([options] {
+            lab::lab_switch(options->name, lab::parse_datapath(options->datapath));
+            std::cout << fmt::format("lab {}: datapath {}\n", options->name, options->datapath);
+            return 0;
+        }));
+    add_name(datapath, *options);
+    datapath->add_option("mode", options->datapath, "native, tunnel, ebpf or ebpf-tunnel")
+        ->required();
+}
+
+}  // namespace calcmesh
