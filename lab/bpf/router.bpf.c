@@ -5,11 +5,13 @@
  *
  * The router is the last stage on each hook: stages attached before it (lower tc priority) return
  * TC_ACT_UNSPEC to let a packet continue to it, or TC_ACT_SHOT to drop it. */
+// clang-format off: vmlinux.h must come before the libbpf headers.
+#include "vmlinux.h"
+// clang-format on
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "lab_maps.h"
-#include "vmlinux.h"
 
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2

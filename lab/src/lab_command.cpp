@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "calcmesh/command.hpp"
+#include "forwarder.hpp"
 #include "lab.hpp"
 
 namespace calcmesh {
@@ -31,6 +32,8 @@ struct LabOptions {
     bool no_services = false;
     std::string target;
     std::vector<std::string> command;
+    std::uint16_t job_submitter_port = 8080;
+    std::uint16_t help_page_port = 8081;
 };
 
 void add_name(CLI::App* command, LabOptions& options) {
@@ -98,6 +101,29 @@ void add_lab_command(CLI::App& app) {
     add_name(datapath, *options);
     datapath->add_option("mode", options->datapath, "native, tunnel, ebpf or ebpf-tunnel")
         ->required();
+
+    auto* forward = add_command(
+        *lab, "forward",
+        "Expose job_submitter and help_page on 127.0.0.1 until interrupted (connections are "
+        "made from inside the client pod)",
+        guarded([options] {
+            lab::require_lab(options->name);
+            const lab::Topology topology(options->name);
+            lab::run_forwarder(topology,
+                               {{options->job_submitter_port, "job-submitter", 8080},
+                                {options->help_page_port, "help-page", 8081}},
+                               [](const std::string& line) { std::cout << line << std::endl; });
+            return 0;
+        }));
+    add_name(forward, *options);
+    forward
+        ->add_option("--job-submitter-port", options->job_submitter_port,
+                     "Loopback port for job_submitter (0: any free port)")
+        ->capture_default_str();
+    forward
+        ->add_option("--help-page-port", options->help_page_port,
+                     "Loopback port for help_page (0: any free port)")
+        ->capture_default_str();
 }
 
 }  // namespace calcmesh
