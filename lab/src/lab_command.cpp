@@ -5,6 +5,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "bench.hpp"
 #include "calcmesh/command.hpp"
 #include "forwarder.hpp"
 #include "lab.hpp"
@@ -124,6 +125,55 @@ void add_lab_command(CLI::App& app) {
         ->add_option("--help-page-port", options->help_page_port,
                      "Loopback port for help_page (0: any free port)")
         ->capture_default_str();
+
+    auto bench_options = std::make_shared<lab::BenchOptions>();
+    auto smoke = std::make_shared<bool>(false);
+    auto* bench = add_command(
+        *lab, "bench",
+        "Compare the datapaths (TCP_RR, TCP_CRR, TCP_STREAM on three pairs) in a lab of its "
+        "own and write the report",
+        guarded([bench_options, smoke] {
+            auto& b = *bench_options;
+            if (*smoke)
+                lab::make_smoke(b);
+            const auto command_line = fmt::format(
+                "sudo build/release/bin/calcmesh lab bench --rounds {} --stream-rounds {} "
+                "--rr-transactions {} --crr-transactions {} --stream-seconds {} --cpu {} "
+                "--report {}",
+                b.rounds, b.stream_rounds, b.rr_transactions, b.crr_transactions, b.stream_seconds,
+                b.cpu, b.report);
+            lab::run_bench(b, command_line, std::cout);
+            return 0;
+        }));
+    bench->add_option("--name", bench_options->name, "Name of the lab the bench builds")
+        ->capture_default_str();
+    bench->add_option("--rounds", bench_options->rounds, "Rounds of TCP_RR and TCP_CRR")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    bench
+        ->add_option("--stream-rounds", bench_options->stream_rounds,
+                     "How many of the first rounds also run TCP_STREAM")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    bench->add_option("--rr-transactions", bench_options->rr_transactions)
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    bench->add_option("--crr-transactions", bench_options->crr_transactions)
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    bench->add_option("--stream-seconds", bench_options->stream_seconds)
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    bench->add_option("--cpu", bench_options->cpu, "CPU for both client and server")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    bench
+        ->add_option("--report", bench_options->report,
+                     "Markdown report; the .json data and .png chart go beside it")
+        ->capture_default_str();
+    bench->add_option("--from", bench_options->from_data,
+                      "Render the report from an earlier run's JSON without measuring");
+    bench->add_flag("--smoke", *smoke, "One short round: checks that the bench works");
 }
 
 }  // namespace calcmesh

@@ -4,17 +4,24 @@
 #include "lab.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "bpf_datapath.hpp"
+#include "services.hpp"
 
 namespace calcmesh::lab {
 namespace {
@@ -281,6 +288,127 @@ TEST(LabDown, RefusesToBuildOverAnExistingLab) {
     EXPECT_THROW(lab_up({name, Datapath::native, false}, log), std::runtime_error);
     EXPECT_TRUE(lab_down(name, log));
     EXPECT_FALSE(lab_down(name, log));
+}
+
+// Removes a lab when the test ends, also when an assertion ends it early.
+struct LabGuard {
+    std::string name;
+    ~LabGuard() {
+        std::ostringstream log;
+        lab_down(name, log);
+    }
+};
+
+TEST(LabBench, SmokeWritesTheReport) {
+    if (geteuid() != 0)
+        GTEST_SKIP() << "the lab needs root";
+    const auto name = test_lab_name("b");
+    LabGuard guard{name};
+    const auto dir = fs::temp_directory_path() / name;
+    fs::create_directories(dir);
+    const auto report = dir / "comparison.md";
+    const auto result = run(
+        {bin("calcmesh"), "lab", "bench", "--smoke", "--name", name, "--report", report.string()});
+    ASSERT_EQ(result.exit_code, 0) << result.output << result.errors;
+
+    std::ifstream json_file(dir / "comparison.json");
+    const auto data = nlohmann::json::parse(json_file);
+    // 4 datapaths x 3 pairs x (TCP_RR, TCP_CRR, TCP_STREAM), every value positive.
+    ASSERT_EQ(data.at("measurements").size(), 36u);
+    for (const auto& measurement : data.at("measurements")) {
+        EXPECT_GT(measurement.at("value").get<double>(), 0) << measurement.dump();
+    }
+    for (const auto& entry : data.at("kernel_forwarded")) {
+        const auto datapath = entry.at("datapath").get<std::string>();
+        if (datapath.rfind("ebpf", 0) == 0) {
+            EXPECT_EQ(entry.at("packets"), 0) << datapath;
+        } else {
+            EXPECT_GT(entry.at("packets"), 0) << datapath;
+        }
+    }
+    std::ifstream markdown_file(report);
+    const std::string markdown((std::istreambuf_iterator<char>(markdown_file)), {});
+    for (const char* text :
+         {"TCP_RR", "TCP_CRR", "TCP_STREAM", "| ebpf-tunnel |", "comparison.png", "Cilium"}) {
+        EXPECT_NE(markdown.find(text), std::string::npos) << text;
+    }
+    std::ifstream png(dir / "comparison.png", std::ios::binary);
+    char signature[8] = {};
+    png.read(signature, sizeof(signature));
+    EXPECT_EQ(std::string(signature + 1, 3), "PNG");
+    EXPECT_FALSE(fs::exists("/run/netns/" + Topology(name).netns("c1n1")));
+    fs::remove_all(dir);
+}
+
+// The real services in the pods: jobs of every operation submitted through the loopback
+// forwarder reach the workers in clusters 3a and 3b, in every datapath.
+TEST(LabServices, JobsOfEveryOperationCrossClustersInEveryDatapath) {
+    if (geteuid() != 0)
+        GTEST_SKIP() << "the lab needs root";
+    const auto name = test_lab_name("s");
+    LabGuard guard{name};
+    std::ostringstream log;
+    lab_up({name, Datapath::native, true}, log);
+    auto state = require_lab(name);
+    const Topology topology(name);
+    const auto forward_log = lab_dir(name) / "logs" / "forward.log";
+    LaunchOptions options;
+    options.log_file = forward_log.string();
+    const auto forwarder = spawn({bin("calcmesh"), "lab", "forward", "--name", name,
+                                  "--job-submitter-port", "0", "--help-page-port", "0"},
+                                 options);
+    state.processes.push_back({"", "forward", forwarder, process_start_time(forwarder)});
+    save_state(state);
+    // "forwarding 127.0.0.1:PORT -> POD ADDRESS:PORT (...)", one line per forward.
+    std::map<std::string, std::string> ports;
+    for (int i = 0; i < 100 && ports.size() < 2; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::ifstream file(forward_log);
+        std::string word, local, arrow, pod;
+        while (file >> word && word == "forwarding" && file >> local >> arrow >> pod) {
+            ports[pod] = local.substr(local.find(':') + 1);
+            std::getline(file, word);
+        }
+    }
+    ASSERT_EQ(ports.size(), 2u) << "the forwarder did not start";
+    const auto port = ports.at("job-submitter");
+
+    struct Case {
+        const char* operation;
+        long long expected;
+        const char* cluster;
+    };
+    const Case cases[] = {{"addition", 9, "c3a-workers"},
+                          {"subtraction", 5, "c3a-workers"},
+                          {"multiplication", 14, "c3b-workers"},
+                          {"division", 3, "c3b-workers"}};
+    std::vector<std::string> mechanisms = {"http"};
+    const auto specs = service_specs(topology);
+    if (std::any_of(specs.begin(), specs.end(),
+                    [](const ServiceSpec& spec) { return spec.name == "kafka"; })) {
+        mechanisms.push_back("kafka");
+    }
+    for (const auto datapath : all_datapaths()) {
+        lab_switch(name, datapath);
+        for (const auto& mechanism : mechanisms) {
+            for (const auto& c : cases) {
+                SCOPED_TRACE(fmt::format("{} {} {}", to_string(datapath), mechanism, c.operation));
+                const auto body = fmt::format(
+                    R"({{"operation":"{}","a":7,"b":2,"mechanism":"{}"}})", c.operation, mechanism);
+                const auto result =
+                    run({"curl", "-s", "--max-time", "10", "-H", "Content-Type: application/json",
+                         "-d", body, "http://127.0.0.1:" + port + "/submit"});
+                ASSERT_EQ(result.exit_code, 0) << result.errors;
+                const auto job = nlohmann::json::parse(result.output, nullptr, false);
+                ASSERT_TRUE(job.is_object()) << result.output;
+                EXPECT_EQ(job.value("result", -1LL), c.expected) << result.output;
+                EXPECT_EQ(job.value("worker_cluster", std::string()), c.cluster) << result.output;
+            }
+        }
+    }
+    const auto help =
+        run({"curl", "-sf", "--max-time", "10", "http://127.0.0.1:" + ports.at("help-page") + "/"});
+    EXPECT_EQ(help.exit_code, 0) << "help_page through the forwarder: " << help.errors;
 }
 
 }  // namespace

@@ -27,8 +27,9 @@ const std::vector<Datapath>& all_datapaths();
 /// gateway, host routes to local pods); no datapath between nodes yet. Throws std::runtime_error.
 void build_network(const Topology& topology);
 
-/// Moves every node from one datapath to another (`from` empty on a fresh lab); pods and the
-/// processes in them stay as they are. Throws std::runtime_error.
+/// Moves every node from one datapath to another; pods and the processes in them stay as they
+/// are. With `from` unknown (a fresh lab, or a switch that failed half-way) every datapath is
+/// torn down first. Throws std::runtime_error.
 void apply_datapath(const Topology& topology, std::optional<Datapath> from, Datapath to);
 
 /// The node's kernel IP forwarding counter (IpForwDatagrams in /proc/net/snmp).

@@ -75,17 +75,21 @@ bool ready(const Topology& topology, const ServiceSpec& spec) {
 std::vector<ServiceSpec> service_specs(const Topology& topology) {
     const auto bin = fs::path(bin_dir());
     const auto data = lab_dir(topology.lab_name()) / "data";
-    const std::vector<std::string> kafka_flags = {"--kafka-bootstrap-servers",
-                                                  fmt::format("kafka:{}", kKafkaPort)};
-    const std::vector<std::string> log_flags = {"--log-collector-url", "http://log-collector:8082"};
+    const auto broker = fs::path(CALCMESH_SOURCE_DIR) / "scripts" / "kafka-broker";
+    // The Kafka mechanism needs the broker script; without it the services run HTTP only.
+    const bool kafka = fs::exists(broker);
+    std::vector<std::string> kafka_flags;
+    if (kafka)
+        kafka_flags = {"--kafka-bootstrap-servers", fmt::format("kafka:{}", kKafkaPort)};
+
     std::vector<ServiceSpec> specs;
-    const auto& kafka = topology.pod("kafka");
-    specs.push_back(
-        {"kafka",
-         "kafka",
-         kKafkaPort,
-         {fs::path(CALCMESH_SOURCE_DIR) / "scripts" / "kafka-broker", "run", "--data-dir",
-          data / "kafka", "--port", std::to_string(kKafkaPort), "--host", kafka.ip.str()}});
+    if (kafka) {
+        specs.push_back({"kafka",
+                         "kafka",
+                         kKafkaPort,
+                         {broker, "run", "--data-dir", data / "kafka", "--port",
+                          std::to_string(kKafkaPort), "--host", topology.pod("kafka").ip.str()}});
+    }
     specs.push_back({"log-collector", "log-collector", 8082,
                      concat(concat({bin / "log_collector"},
                                    common_flags(topology, topology.pod("log-collector"), 8082)),
@@ -93,8 +97,8 @@ std::vector<ServiceSpec> service_specs(const Topology& topology) {
     for (const auto& worker : kWorkers) {
         auto argv = concat({bin / "worker", "--operation", worker.operation},
                            common_flags(topology, topology.pod(worker.pod), worker.port));
-        specs.push_back(
-            {worker.pod, worker.pod, worker.port, concat(concat(argv, kafka_flags), log_flags)});
+        argv = concat(argv, {"--log-collector-url", "http://log-collector:8082"});
+        specs.push_back({worker.pod, worker.pod, worker.port, concat(argv, kafka_flags)});
     }
     specs.push_back(
         {"job-submitter", "job-submitter", 8080,
