@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http_transport.hpp"
+#include "kafka_transport.hpp"
 #include "index_page.hpp"
 
 namespace calcmesh::job_submitter {
@@ -11,17 +12,30 @@ void SubmitterConfig::add_to(ConfigParser& parser) {
     common.port = 8080;
     common.add_to(parser);
     workers.add_to(parser);
+    kafka.add_to(parser);
     parser.add("worker-timeout-ms", worker_timeout_ms,
                "Deadline for a worker's answer over HTTP (504 after it)")
+        ->check(CLI::PositiveNumber);
+    parser.add("kafka-timeout-ms", kafka_timeout_ms,
+               "Deadline for a result through Kafka (504 after it; the job completes later)")
         ->check(CLI::PositiveNumber);
     parser.add("jobs-capacity", jobs_capacity, "Jobs kept for GET /jobs/<id>; older ones are forgotten")
         ->check(CLI::PositiveNumber);
 }
 
 SubmitterService::SubmitterService(Runtime& runtime, const SubmitterConfig& config)
-    : runtime_(runtime), timeout_(config.worker_timeout_ms), jobs_(config.jobs_capacity) {
+    : runtime_(runtime),
+      timeouts_{std::chrono::milliseconds(config.worker_timeout_ms),
+                std::chrono::milliseconds(config.kafka_timeout_ms)},
+      jobs_(config.jobs_capacity) {
     transports_[static_cast<int>(Mechanism::http)] =
         std::make_unique<HttpTransport>(runtime, config.workers.parse());
+    if (config.kafka.enabled()) {
+        auto kafka = std::make_unique<KafkaTransport>(
+            runtime, config.kafka, [this](const WorkerResult& result) { finish_late(result); });
+        kafka_ = kafka.get();
+        transports_[static_cast<int>(Mechanism::kafka)] = std::move(kafka);
+    }
     for (auto mechanism : {Mechanism::http, Mechanism::kafka}) {
         submitted_[static_cast<int>(mechanism)] = &runtime.metrics().counter(
             "calcmesh_jobs_submitted_total", "Jobs accepted at /submit, by mechanism.",
@@ -29,6 +43,19 @@ SubmitterService::SubmitterService(Runtime& runtime, const SubmitterConfig& conf
     }
     runtime.metrics().gauge("calcmesh_jobs_kept", "Jobs kept for GET /jobs/<id>.",
                             [this] { return static_cast<double>(jobs_.size()); });
+}
+
+Readiness SubmitterService::readiness() const {
+    return {true, {{"kafka", kafka_ ? kafka_->state() : nlohmann::json{{"enabled", false}}}}};
+}
+
+void SubmitterService::finish_late(const WorkerResult& result) {
+    if (jobs_.finish(result.input.job_id, result.outcome, result.identity)) {
+        spdlog::info("event=late_result_completed job_id={}", result.input.job_id);
+    } else {
+        spdlog::info("event=result_ignored job_id={} reason=\"duplicate, or not a job of this instance\"",
+                     result.input.job_id);
+    }
 }
 
 void SubmitterService::add_routes(Router& router) {
@@ -69,16 +96,19 @@ Task<void> SubmitterService::execute_detached(JobInput input, Mechanism mechanis
 
 Task<Response> SubmitterService::execute(JobInput input, Mechanism mechanism) {
     auto& transport = transports_[static_cast<int>(mechanism)];
-    Result<WorkerResult> run =
-        fail(ErrorCode::broker_unavailable, "the kafka mechanism is not configured");
+    Result<WorkerResult> run = fail(ErrorCode::broker_unavailable,
+                                    "the kafka mechanism is off: no kafka-bootstrap-servers set");
     if (transport) {
-        run = co_await transport->run(input, std::chrono::steady_clock::now() + timeout_);
+        run = co_await transport->run(
+            input, std::chrono::steady_clock::now() + timeouts_[static_cast<int>(mechanism)]);
     }
     std::optional<Job> finished;
     if (run) {
         finished = jobs_.finish(input.job_id, run.value().outcome, run.value().identity);
-    } else {
+    } else if (run.error().code != ErrorCode::job_timeout) {
         finished = jobs_.finish(input.job_id, run.error(), std::nullopt);
+    } else {
+        finished = jobs_.find(input.job_id);  // stays pending: a late result completes it
     }
     if (!finished) {
         // Forgotten meanwhile (the table is bounded); the answer is still the worker's.

@@ -3,6 +3,7 @@
 #include <array>
 #include <memory>
 
+#include "calcmesh/kafka.hpp"
 #include "calcmesh/service.hpp"
 #include "calcmesh/worker_urls.hpp"
 #include "job_table.hpp"
@@ -15,7 +16,9 @@ namespace calcmesh::job_submitter {
 struct SubmitterConfig {
     CommonConfig common;
     WorkerUrls workers;
+    KafkaConfig kafka;
     unsigned worker_timeout_ms = 5'000;
+    unsigned kafka_timeout_ms = 10'000;
     std::size_t jobs_capacity = 10'000;
 
     void add_to(ConfigParser& parser);
@@ -28,6 +31,7 @@ public:
     SubmitterService(Runtime& runtime, const SubmitterConfig& config);
 
     void add_routes(Router& router) override;
+    Readiness readiness() const override;
 
 private:
     Task<Response> handle_submit(Request request);
@@ -36,11 +40,14 @@ private:
     /// Runs a job the table already holds and returns the response for it.
     Task<Response> execute(JobInput input, Mechanism mechanism);
     Task<void> execute_detached(JobInput input, Mechanism mechanism);
+    /// A Kafka result nobody waited for: completes a job that timed out, ignores a duplicate.
+    void finish_late(const WorkerResult& result);
 
     Runtime& runtime_;
-    std::chrono::milliseconds timeout_;
+    std::array<std::chrono::milliseconds, 2> timeouts_;  // by Mechanism
     JobTable jobs_;
     std::array<JobTransportPtr, 2> transports_;  // by Mechanism
+    class KafkaTransport* kafka_ = nullptr;       // transports_[kafka], if enabled
     Counter* submitted_[2] = {};
 };
 

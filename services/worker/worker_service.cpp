@@ -77,7 +77,13 @@ void WorkerConfig::add_to(ConfigParser& parser) {
         ->check(CLI::PositiveNumber);
     parser.add("log-batch-size", log_batch_size, "Log records per request to log_collector")
         ->check(CLI::PositiveNumber);
+    kafka.add_to(parser);
+    parser.add("kafka-group", kafka_group,
+               "Consumer group of this worker's replicas (default: <operation>_worker)");
     parser.on_parsed([this, port] {
+        if (kafka_group.empty()) {
+            kafka_group = service_name();
+        }
         if (port->count() == 0) {
             common.port = kDefaultPorts[static_cast<std::size_t>(parse_operation(operation).value())];
         }
@@ -102,6 +108,12 @@ WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
                  {"outcome", ok ? "ok" : "error"}});
         }
     }
+    if (config.kafka.enabled()) {
+        kafka_ = std::make_unique<KafkaWorker>(
+            config.kafka, operation_, config.kafka_group, identity_,
+            [this](const JobInput& input) { return run_job(input, Mechanism::kafka); },
+            runtime.metrics());
+    }
 }
 
 void WorkerService::add_routes(Router& router) {
@@ -116,14 +128,23 @@ void WorkerService::add_routes(Router& router) {
 void WorkerService::start() { log_shipper_.start(); }
 
 Task<void> WorkerService::stop(std::chrono::steady_clock::time_point deadline) {
+    // Kafka first: leaving the group hands the partitions over, and its last log records
+    // join the queue before the final flush.
+    kafka_.reset();
     co_await log_shipper_.flush(deadline);
 }
 
 Readiness WorkerService::readiness() const {
-    return {true,
-            {{"log_collector",
-              {{"reachable", log_shipper_.collector_reachable()},
-               {"queued_records", log_shipper_.queued()}}}}};
+    Readiness readiness{true,
+                        {{"log_collector",
+                          {{"reachable", log_shipper_.collector_reachable()},
+                           {"queued_records", log_shipper_.queued()}}}}};
+    readiness.dependencies["kafka"] =
+        kafka_ ? nlohmann::json{{"enabled", true},
+                                {"broker_reachable", kafka_->broker_reachable()},
+                                {"partitions_assigned", kafka_->assigned()}}
+               : nlohmann::json{{"enabled", false}};
+    return readiness;
 }
 
 WorkerResult WorkerService::run_job(const JobInput& input, Mechanism mechanism) {
