@@ -21,7 +21,6 @@
 #include <thread>
 
 #include "bpf_datapath.hpp"
-#include "services.hpp"
 
 namespace calcmesh::lab {
 namespace {
@@ -340,8 +339,9 @@ TEST(LabBench, SmokeWritesTheReport) {
     fs::remove_all(dir);
 }
 
-// The real services in the pods: jobs of every operation submitted through the loopback
-// forwarder reach the workers in clusters 3a and 3b, in every datapath.
+// The real services and Kafka broker in the pods: jobs of every operation, through both
+// mechanisms, submitted through the loopback forwarder reach the workers in clusters 3a and 3b,
+// in every datapath.
 TEST(LabServices, JobsOfEveryOperationCrossClustersInEveryDatapath) {
     if (geteuid() != 0)
         GTEST_SKIP() << "the lab needs root";
@@ -382,12 +382,7 @@ TEST(LabServices, JobsOfEveryOperationCrossClustersInEveryDatapath) {
                           {"subtraction", 5, "c3a-workers"},
                           {"multiplication", 14, "c3b-workers"},
                           {"division", 3, "c3b-workers"}};
-    std::vector<std::string> mechanisms = {"http"};
-    const auto specs = service_specs(topology);
-    if (std::any_of(specs.begin(), specs.end(),
-                    [](const ServiceSpec& spec) { return spec.name == "kafka"; })) {
-        mechanisms.push_back("kafka");
-    }
+    const char* mechanisms[] = {"http", "kafka"};
     for (const auto datapath : all_datapaths()) {
         lab_switch(name, datapath);
         for (const auto& mechanism : mechanisms) {

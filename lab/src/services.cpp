@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "calcmesh/kafka.hpp"
 #include "lab.hpp"
 
 namespace calcmesh::lab {
@@ -18,6 +19,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kKafkaPort = 9092;
+constexpr int kKafkaPartitions = 3;
 constexpr auto kStartTimeout = std::chrono::seconds(90);
 
 struct WorkerSpec {
@@ -54,20 +56,39 @@ std::vector<std::string> concat(std::vector<std::string> first,
     return first;
 }
 
-// The service answers once its port accepts and, for HTTP, /readyz says 200; asked from the
-// client pod, so the check also crosses the datapath.
+std::string kafka_servers(const Topology& topology) {
+    return fmt::format("{}:{}", topology.pod("kafka").ip.str(), kKafkaPort);
+}
+
+// Asked from the client pod, so the check also crosses the datapath: Kafka answers a metadata
+// request, an HTTP service says 200 on /readyz.
 bool ready(const Topology& topology, const ServiceSpec& spec) {
-    const auto& pod = topology.pod(spec.pod);
+    const auto client = topology.netns(Topology::kClientPod);
     if (spec.name == "kafka") {
-        auto options = launch_options(topology, std::string(Topology::kClientPod));
-        return run({"bash", "-c", fmt::format("exec 3<>/dev/tcp/{}/{}", pod.ip.str(), spec.port)},
-                   options)
-                   .exit_code == 0;
+        // librdkafka's threads start from this one and so share its namespace.
+        return in_netns(client, [&] {
+            return broker_answers(kafka_servers(topology), std::chrono::milliseconds(500));
+        });
     }
+    const auto& pod = topology.pod(spec.pod);
     return run({"curl", "-sf", "-o", "/dev/null", "--max-time", "2",
                 fmt::format("http://{}:{}/readyz", pod.ip.str(), spec.port)},
                launch_options(topology, std::string(Topology::kClientPod)))
                .exit_code == 0;
+}
+
+// The request topics and the results topic, created before any client starts, as the
+// clusters' deployment does.
+void create_kafka_topics(const Topology& topology) {
+    const KafkaConfig config;
+    std::vector<std::string> topics(config.request_topics.begin(), config.request_topics.end());
+    topics.push_back(config.results_topic);
+    const auto created = in_netns(topology.netns(Topology::kClientPod), [&] {
+        return create_topics(kafka_servers(topology), topics, kKafkaPartitions,
+                             std::chrono::seconds(15));
+    });
+    if (!created)
+        throw std::runtime_error("Kafka topics: " + created.error().message);
 }
 
 }  // namespace
@@ -75,21 +96,15 @@ bool ready(const Topology& topology, const ServiceSpec& spec) {
 std::vector<ServiceSpec> service_specs(const Topology& topology) {
     const auto bin = fs::path(bin_dir());
     const auto data = lab_dir(topology.lab_name()) / "data";
-    const auto broker = fs::path(CALCMESH_SOURCE_DIR) / "scripts" / "kafka-broker";
-    // The Kafka mechanism needs the broker script; without it the services run HTTP only.
-    const bool kafka = fs::exists(broker);
-    std::vector<std::string> kafka_flags;
-    if (kafka)
-        kafka_flags = {"--kafka-bootstrap-servers", fmt::format("kafka:{}", kKafkaPort)};
-
+    const std::vector<std::string> kafka_flags = {"--kafka-bootstrap-servers",
+                                                  fmt::format("kafka:{}", kKafkaPort)};
     std::vector<ServiceSpec> specs;
-    if (kafka) {
-        specs.push_back({"kafka",
-                         "kafka",
-                         kKafkaPort,
-                         {broker, "run", "--data-dir", data / "kafka", "--port",
-                          std::to_string(kKafkaPort), "--host", topology.pod("kafka").ip.str()}});
-    }
+    specs.push_back({"kafka",
+                     "kafka",
+                     kKafkaPort,
+                     {fs::path(CALCMESH_SOURCE_DIR) / "scripts" / "kafka-broker", "run",
+                      "--data-dir", data / "kafka", "--port", std::to_string(kKafkaPort), "--host",
+                      topology.pod("kafka").ip.str()}});
     specs.push_back({"log-collector", "log-collector", 8082,
                      concat(concat({bin / "log_collector"},
                                    common_flags(topology, topology.pod("log-collector"), 8082)),
@@ -135,6 +150,8 @@ void start_services(const Topology& topology, LabState& state, std::ostream& log
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
+        if (spec.name == "kafka")
+            create_kafka_topics(topology);
         log << fmt::format("  {} ready on {}:{}\n", spec.name, topology.pod(spec.pod).ip.str(),
                            spec.port);
     }
