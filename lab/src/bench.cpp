@@ -28,28 +28,33 @@ constexpr int kIperfPort = 5201;
 struct Pair {
     const char* id;
     const char* title;
+    const char* short_title;
     const char* client;
     const char* server;
 };
 
 constexpr Pair kPairs[] = {
-    {"same-node", "same node", "job-submitter", "help-page"},
-    {"cross-node", "two nodes of one cluster", "addition-worker", "subtraction-worker"},
-    {"cross-cluster", "two clusters", "job-submitter", "division-worker"},
+    {"same-node", "same node", "same node", "job-submitter", "help-page"},
+    {"cross-node", "two nodes of one cluster", "2 nodes", "addition-worker", "subtraction-worker"},
+    {"cross-cluster", "two clusters", "2 clusters", "job-submitter", "division-worker"},
 };
 
 // What the report knows about each workload; the data may hold others (shown with their id).
 struct WorkloadInfo {
     const char* id;
+    const char* name;
     const char* title;
     const char* unit;
     bool higher_is_better;
 };
 
 constexpr WorkloadInfo kWorkloads[] = {
-    {"tcp_rr", "TCP_RR: 1-byte request and response on one connection, mean latency", "µs", false},
-    {"tcp_crr", "TCP_CRR: connect, 1-byte request and response, close; mean time", "µs", false},
-    {"tcp_stream", "TCP_STREAM: one bulk stream (iperf3), received throughput", "Gbit/s", true},
+    {"tcp_rr", "TCP_RR", "TCP_RR: 1-byte request and response on one connection, mean latency",
+     "µs", false},
+    {"tcp_crr", "TCP_CRR", "TCP_CRR: connect, 1-byte request and response, close; mean time", "µs",
+     false},
+    {"tcp_stream", "TCP_STREAM", "TCP_STREAM: one bulk stream (iperf3), received throughput",
+     "Gbit/s", true},
 };
 
 WorkloadInfo workload_info(const std::string& id) {
@@ -57,7 +62,7 @@ WorkloadInfo workload_info(const std::string& id) {
         if (id == workload.id)
             return workload;
     }
-    return {"", "", "", false};
+    return {"", "", "", "", false};
 }
 
 double median(std::vector<double> values) {
@@ -78,7 +83,13 @@ std::string now_utc() {
 nlohmann::json environment() {
     utsname uts{};
     uname(&uts);
-    return {{"kernel", uts.release}, {"cpus", sysconf(_SC_NPROCESSORS_ONLN)}, {"date", now_utc()}};
+    std::ifstream loadavg("/proc/loadavg");
+    double load = NAN;
+    loadavg >> load;
+    return {{"kernel", uts.release},
+            {"cpus", sysconf(_SC_NPROCESSORS_ONLN)},
+            {"load_average", load},
+            {"date", now_utc()}};
 }
 
 class Bench {
@@ -195,8 +206,10 @@ class Bench {
                                       {"packets", forwarded_by_kernels() - before}});
             }
             log_ << fmt::format(
-                "round {}/{} done in {:.0f} s\n", round, options_.rounds,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+                        "round {}/{} done in {:.0f} s\n", round, options_.rounds,
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                            .count())
+                 << std::flush;
         }
     }
 
@@ -224,6 +237,37 @@ std::vector<double> values_of(const std::map<int, double>& rounds) {
     for (const auto& [round, value] : rounds)
         values.push_back(value);
     return values;
+}
+
+// The keys of `map`: those in `known` first, in that order, then the others.
+template <class T>
+std::vector<std::pair<std::string, const T*>> in_order(const std::map<std::string, T>& map,
+                                                       const std::vector<std::string>& known) {
+    std::vector<std::pair<std::string, const T*>> ordered;
+    for (const auto& key : known) {
+        if (const auto it = map.find(key); it != map.end())
+            ordered.emplace_back(key, &it->second);
+    }
+    for (const auto& [key, value] : map) {
+        if (std::find(known.begin(), known.end(), key) == known.end()) {
+            ordered.emplace_back(key, &value);
+        }
+    }
+    return ordered;
+}
+
+std::vector<std::string> known_workloads() {
+    std::vector<std::string> ids;
+    for (const auto& workload : kWorkloads)
+        ids.emplace_back(workload.id);
+    return ids;
+}
+
+std::vector<std::string> known_pairs() {
+    std::vector<std::string> ids;
+    for (const auto& pair : kPairs)
+        ids.emplace_back(pair.id);
+    return ids;
 }
 
 // Median of the per-round differences against native, and how many rounds agree with its sign.
@@ -256,6 +300,14 @@ std::string pair_title(const std::string& id) {
     return id;
 }
 
+std::string pair_short_title(const std::string& id) {
+    for (const auto& pair : kPairs) {
+        if (id == pair.id)
+            return pair.short_title;
+    }
+    return id;
+}
+
 std::string number(double value) {
     return std::abs(value) >= 100 ? fmt::format("{:.0f}", value) : fmt::format("{:.2f}", value);
 }
@@ -270,21 +322,23 @@ void write_chart(const Table& table, const std::vector<std::string>& datapaths,
         "eBPF, eBPF + VXLAN)'\n"
         "set style data histograms\nset style histogram clustered gap 1\n"
         "set style fill solid 0.85 border -1\nset boxwidth 0.9\nset yrange [0:*]\n"
-        "set key top left font ',9'\nset grid ytics\nset xtics font ',9'\n",
+        "set termoption noenhanced\nset key below horizontal font ',10'\n"
+        "set grid ytics\nset xtics font ',10'\n",
         png.string(), table.size());
-    for (const auto& [workload, pairs] : table) {
+    for (const auto& [workload, pairs] : in_order(table, known_workloads())) {
         const auto data_file = dir / (workload + ".dat");
         std::ofstream data(data_file);
-        for (const auto& [pair, by_datapath] : pairs) {
-            data << '"' << pair_title(pair) << '"';
+        for (const auto& [pair, by_datapath] : in_order(*pairs, known_pairs())) {
+            data << '"' << pair_short_title(pair) << '"';
             for (const auto& datapath : datapaths) {
-                const auto it = by_datapath.find(datapath);
-                data << ' ' << (it == by_datapath.end() ? NAN : median(values_of(it->second)));
+                const auto it = by_datapath->find(datapath);
+                data << ' ' << (it == by_datapath->end() ? NAN : median(values_of(it->second)));
             }
             data << '\n';
         }
         const auto info = workload_info(workload);
-        script += fmt::format("set title '{} ({}, {} is better)'\nplot ", workload, info.unit,
+        script += fmt::format("set title '{} ({}, {} is better)'\nplot ",
+                              info.name[0] ? info.name : workload.c_str(), info.unit,
                               info.higher_is_better ? "higher" : "lower");
         for (std::size_t i = 0; i < datapaths.size(); ++i) {
             script +=
@@ -391,12 +445,14 @@ void write_report(const nlohmann::json& data, const std::string& report_path) {
     const auto& opts = data.at("options");
     std::string md = fmt::format(
         "# Datapath comparison: native routing, VXLAN and eBPF in the calcmesh lab\n\n"
-        "Measured on {} (Linux {}, {} CPUs) by\n\n```sh\n{}\n```\n\n"
+        "Measured on {} (Linux {}, {} CPUs, load average {:.1f} as it started) "
+        "by\n\n```sh\n{}\n```\n\n"
         "which builds its own lab, measures, removes the lab and writes this file, the chart "
         "and the raw data (`{}`). `calcmesh lab bench --from {}` renders them again without "
         "measuring.\n\n",
         env.at("date").get<std::string>(), env.at("kernel").get<std::string>(),
-        env.at("cpus").get<int>(), data.value("command", std::string("calcmesh lab bench")),
+        env.at("cpus").get<int>(), env.value("load_average", NAN),
+        data.value("command", std::string("calcmesh lab bench")),
         fs::path(report_path).replace_extension(".json").filename().string(),
         fs::path(report_path).replace_extension(".json").string());
     md += fmt::format(
@@ -423,7 +479,18 @@ void write_report(const nlohmann::json& data, const std::string& report_path) {
         opts.at("rounds").get<int>(), opts.at("stream_rounds").get<int>(), png.filename().string());
 
     md += "## Results\n\n";
-    for (const auto& [workload, pairs] : table) {
+    const auto load = env.value("load_average", 0.0);
+    if (load > env.at("cpus").get<double>()) {
+        md += fmt::format(
+            "The machine was busy while this ran (load average {:.1f} on {} CPUs): other "
+            "processes preempted the pinned client and server now and then. Each such pause adds "
+            "tens to hundreds of microseconds to one transaction, which moves the means of "
+            "TCP_CRR (few, long transactions) far more than those of TCP_RR; read TCP_CRR from "
+            "this run as noise.\n\n",
+            load, env.at("cpus").get<int>());
+    }
+
+    for (const auto& [workload, pairs] : in_order(table, known_workloads())) {
         const auto info = workload_info(workload);
         md += fmt::format(
             "### {}\n\nUnit: {}, {} is better. Cells: median (paired difference "
@@ -436,17 +503,17 @@ void write_report(const nlohmann::json& data, const std::string& report_path) {
         for (std::size_t i = 0; i < datapaths.size(); ++i)
             md += "---|";
         md += "\n";
-        for (const auto& [pair, by_datapath] : pairs) {
+        for (const auto& [pair, by_datapath] : in_order(*pairs, known_pairs())) {
             md += "| " + pair_title(pair) + " |";
-            const auto native = by_datapath.find("native");
+            const auto native = by_datapath->find("native");
             for (const auto& datapath : datapaths) {
-                const auto it = by_datapath.find(datapath);
-                if (it == by_datapath.end()) {
+                const auto it = by_datapath->find(datapath);
+                if (it == by_datapath->end()) {
                     md += " – |";
                     continue;
                 }
                 const auto value = median(values_of(it->second));
-                if (datapath == "native" || native == by_datapath.end()) {
+                if (datapath == "native" || native == by_datapath->end()) {
                     md += " " + number(value) + " |";
                     continue;
                 }
