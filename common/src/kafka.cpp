@@ -213,7 +213,7 @@ void KafkaProducer::run() {
         if (now - last_probe >= std::chrono::seconds(1)) {
             last_probe = now;
             RdKafka::Metadata* metadata = nullptr;
-            const auto code = producer_->metadata(false, nullptr, &metadata, 500);
+            const auto code = producer_->metadata(true, nullptr, &metadata, 500);
             delete metadata;
             reachable_ = code == RdKafka::ERR_NO_ERROR;
         }
