@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "bpf_datapath.hpp"
@@ -34,6 +36,42 @@ fs::path hosts_path(const std::string& name) {
 // unmounts it again.
 std::string bpffs_marker() {
     return (run_root() / "bpffs-mounted").string();
+}
+
+constexpr const char* kNetnsDir = "/run/netns";
+
+// `ip netns add` turns /run/netns into a shared bind mount of itself the first time it runs.
+// If the lab caused that, the last lab down undoes it, so the machine's mounts stay as they were.
+fs::path netns_marker() {
+    return run_root() / "netns-mounted";
+}
+
+bool is_mount_point(const std::string& path) {
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(mountinfo, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, device, root, mount_point;
+        if (fields >> id >> parent >> device >> root >> mount_point && mount_point == path) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void note_netns_mount() {
+    if (is_mount_point(kNetnsDir) || fs::exists(netns_marker()))
+        return;
+    fs::create_directories(run_root());
+    std::ofstream(netns_marker()) << "calcmesh lab made " << kNetnsDir << " a mount point\n";
+}
+
+void release_netns_mount() {
+    std::error_code error;
+    if (!fs::exists(netns_marker(), error) || !fs::is_empty(kNetnsDir, error) || error)
+        return;
+    if (umount2(kNetnsDir, MNT_DETACH) == 0)
+        fs::remove(netns_marker(), error);
 }
 
 // Ends every process whose network namespace is one of the lab's: those recorded in the state,
@@ -103,6 +141,7 @@ void lab_up(const UpOptions& options, std::ostream& log) {
     }
     LabState state{options.name, "", topology.all_netns(), pin_dir(options.name).string(), {}};
     save_state(state);
+    note_netns_mount();
     try {
         ensure_bpffs(bpffs_marker());
         std::ofstream(hosts_path(options.name)) << topology.hosts_file();
@@ -138,6 +177,7 @@ bool lab_down(const std::string& name, std::ostream& log) {
         log << fmt::format("cannot remove {}: {}\n", state->pin_dir, error.message());
     remove_if_empty(fs::path(state->pin_dir).parent_path());
     release_bpffs(bpffs_marker());
+    release_netns_mount();
     fs::remove_all(lab_dir(name));
     remove_if_empty(run_root());
     return true;

@@ -31,8 +31,8 @@ struct LabState {
 /// The folder of every lab's run directory (/run/calcmesh-lab).
 std::filesystem::path run_root();
 
-/// The lab's run directory: state file, hosts file, logs and service data. On tmpfs (/run), so
-/// it goes away with the namespaces on reboot.
+/// The lab's run directory (/run/calcmesh-lab/<name>): state file, hosts file, logs and
+/// service data.
 std::filesystem::path lab_dir(const std::string& name);
 
 /// The lab's BPF pin directory under /sys/fs/bpf.
