@@ -1,6 +1,7 @@
 #include <filesystem>
 
 #include "calcmesh/command.hpp"
+#include "calcmesh/lab/lab_command.hpp"
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
@@ -9,5 +10,6 @@ int main(int argc, char** argv) {
     const auto own_directory = std::filesystem::canonical("/proc/self/exe").parent_path().string();
     calcmesh::tools::add_up_command(app, own_directory);
     calcmesh::tools::add_client_commands(app);
+    calcmesh::add_lab_command(app);
     return calcmesh::run_commands(app, argc, argv);
 }
