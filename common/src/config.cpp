@@ -22,30 +22,19 @@ ConfigParser::ConfigParser(std::string program, std::string description)
     app_.get_formatter()->column_width(44);
 }
 
-CLI::Option* ConfigParser::add_switch(const std::string& key, bool& value,
-                                      const std::string& help) {
-    return app_.add_option("--" + key, value, help)
-        ->envname(env_name(key))
-        ->capture_default_str();
-}
-
 std::optional<int> ConfigParser::parse(int argc, char** argv) {
     try {
         app_.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
         return app_.exit(error);
     }
+    for (const auto& step : steps_) {
+        step();
+    }
     if (print_config_) {
         std::map<std::string, std::string> keys;
-        for (const CLI::Option* option : app_.get_options()) {
-            if (option->get_envname().empty()) {
-                continue;
-            }
-            std::string value = option->get_default_str();
-            if (option->count() > 0) {
-                value = option->as<std::string>();
-            }
-            keys[option->get_envname()] = value;
+        for (const auto& [name, print] : printers_) {
+            keys[name] = print();
         }
         for (const auto& [name, value] : keys) {
             std::cout << name << '=' << value << '\n';

@@ -43,7 +43,7 @@ void CommonConfig::add_to(ConfigParser& parser) {
                "Instance id of this process (default: <service>-<host name>-<pid>)");
     parser.add("log-level", log_level, "trace, debug, info, warn, error or critical")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical"}));
-    parser.add_switch("access-log", access_log, "Log one line per HTTP request");
+    parser.add("access-log", access_log, "Log one line per HTTP request");
     parser.add("shutdown-timeout-ms", shutdown_timeout_ms,
                "On SIGTERM, how long in-flight work may take to finish");
     parser.add("port-file", port_file, "Write the bound port to this file once listening");

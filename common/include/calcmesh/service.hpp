@@ -108,10 +108,15 @@ int service_main(const std::string& service, const std::string& description, int
     if (auto exit_code = parser.parse(argc, argv)) {
         return *exit_code;
     }
-    config.common.resolve_defaults(service);
-    setup_logging(service, config.common.log_level);
+    // A configuration may name the process more precisely, e.g. "division_worker".
+    std::string name = service;
+    if constexpr (requires { config.service_name(); }) {
+        name = config.service_name();
+    }
+    config.common.resolve_defaults(name);
+    setup_logging(name, config.common.log_level);
     try {
-        Runtime runtime(service, config.common);
+        Runtime runtime(name, config.common);
         App app(runtime, config);
         return runtime.run(app);
     } catch (const std::exception& error) {

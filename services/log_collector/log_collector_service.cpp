@@ -1,0 +1,218 @@
+#include "log_collector_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "calcmesh/arithmetic.hpp"
+#include "calcmesh/async_event.hpp"
+#include "calcmesh/job.hpp"
+
+namespace calcmesh::log_collector {
+
+namespace {
+
+constexpr std::size_t kMaxPage = 50'000;
+
+/// Checks one record of a `/save_log` body and gives its stored form. A record may omit
+/// record_id (one is assigned) and the timestamps (set to now).
+Result<StoredLine> stored_line(nlohmann::json record) {
+    static constexpr std::array<std::string_view, 15> kFields = {
+        "record_id", "job_id", "operation", "a",        "b",           "result",      "remainder",
+        "error",     "mechanism", "worker", "instance", "cluster",     "node",        "received_at",
+        "completed_at"};
+    if (!record.is_object()) {
+        return fail(ErrorCode::invalid_json, "a record must be a JSON object");
+    }
+    for (const auto& [key, value] : record.items()) {
+        if (std::find(kFields.begin(), kFields.end(), key) == kFields.end()) {
+            return fail(ErrorCode::unknown_field, "unknown field '" + key + "'", key);
+        }
+    }
+    const auto now = format_time(std::chrono::system_clock::now());
+    if (!record.contains("record_id")) {
+        record["record_id"] = new_id("r-");
+    }
+    for (const char* field : {"received_at", "completed_at"}) {
+        if (!record.contains(field)) {
+            record[field] = now;
+        }
+    }
+    auto parsed = log_record_from_json(record);
+    if (!parsed) {
+        return parsed.error();
+    }
+    return StoredLine{parsed.value().record_id, to_json(parsed.value()).dump()};
+}
+
+}  // namespace
+
+void LogCollectorConfig::add_to(ConfigParser& parser) {
+    common.port = 8082;
+    common.add_to(parser);
+    parser.add("data-dir", data_dir, "Directory of the log file (a persistent volume)");
+    parser.add("sync-mode", sync_mode,
+               "group: concurrent records share one fdatasync; each: one per record")
+        ->check(CLI::IsMember({"group", "each"}));
+    parser.add("ack-timeout-ms", ack_timeout_ms,
+               "How long a request waits for the disk before answering 503");
+}
+
+LogCollectorService::LogCollectorService(Runtime& runtime, const LogCollectorConfig& config)
+    : runtime_(runtime),
+      ack_timeout_(config.ack_timeout_ms),
+      store_(config.data_dir, config.sync_mode == "each" ? SyncMode::each : SyncMode::group),
+      stored_(runtime.metrics().counter("calcmesh_log_records_stored_total",
+                                        "Log records made durable since start.")),
+      duplicates_(runtime.metrics().counter(
+          "calcmesh_log_records_duplicate_total",
+          "Log records received again (a retried request) and not stored twice.")) {
+    runtime.metrics().gauge("calcmesh_log_records", "Log records in the file.",
+                            [this] { return static_cast<double>(store_.records()); });
+    runtime.metrics().gauge("calcmesh_log_syncs_total", "fdatasync calls since start.",
+                            [this] { return static_cast<double>(store_.syncs()); });
+    spdlog::info("event=log_store_opened file={} records={} torn_bytes_removed={}",
+                 store_.path().string(), store_.recovery().records, store_.recovery().torn_bytes);
+}
+
+void LogCollectorService::add_routes(Router& router) {
+    router.add(http::verb::post, "/save_log",
+               [this](Request request) { return save_log(std::move(request)); });
+    router.add(http::verb::get, "/logs", [this](Request request) { return logs(std::move(request)); });
+}
+
+Readiness LogCollectorService::readiness() const {
+    return {store_.healthy(),
+            {{"storage",
+              {{"file", store_.path().string()},
+               {"writable", store_.healthy()},
+               {"records", store_.records()}}}}};
+}
+
+Task<Response> LogCollectorService::save_log(Request request) {
+    if (request.media_type() != "application/json") {
+        co_return error_response({ErrorCode::unsupported_media_type,
+                                  "POST /save_log takes application/json, got '" +
+                                      std::string(request.message[http::field::content_type]) +
+                                      "'"});
+    }
+    auto body = nlohmann::json::parse(request.message.body(), nullptr, false);
+    if (body.is_discarded()) {
+        co_return error_response({ErrorCode::invalid_json, "the body is not valid JSON"});
+    }
+    const bool batch = body.is_array();
+    if (!batch) {
+        body = nlohmann::json::array({std::move(body)});
+    }
+    if (body.empty()) {
+        co_return error_response({ErrorCode::invalid_json, "the body holds no record"});
+    }
+    std::vector<StoredLine> lines;
+    lines.reserve(body.size());
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        auto line = stored_line(std::move(body[i]));
+        if (!line) {
+            auto error = line.error();
+            if (batch) {
+                error.message = "record " + std::to_string(i) + ": " + error.message;
+            }
+            co_return error_response(error);
+        }
+        lines.push_back(std::move(line).value());
+    }
+
+    auto durable = std::make_shared<AsyncEvent<Result<LogStore::AppendResult>>>(
+        co_await net::this_coro::executor);
+    store_.append(std::move(lines),
+                  [durable](Result<LogStore::AppendResult> result) { durable->deliver(result); });
+    const auto result = co_await durable->wait_until(std::chrono::steady_clock::now() + ack_timeout_);
+    if (!result) {
+        co_return error_response({ErrorCode::storage_failure,
+                                  "the disk did not confirm the write in time; retry"});
+    }
+    if (!*result) {
+        co_return error_response(result->error());
+    }
+    stored_.add(result->value().stored);
+    duplicates_.add(result->value().duplicates);
+    co_return json_response(201, {{"stored", result->value().stored},
+                                  {"duplicates", result->value().duplicates}});
+}
+
+Task<Response> LogCollectorService::logs(Request request) {
+    LogStore::Filter filter;
+    std::size_t limit = kMaxPage;
+    std::uint64_t cursor = 0;
+    bool text = false;
+    for (const auto& [name, value] : request.query) {
+        if (name == "job_id") {
+            filter.job_id = value;
+        } else if (name == "worker") {
+            filter.worker = value;
+        } else if (name == "operation") {
+            auto operation = parse_operation(value);
+            if (!operation) {
+                co_return error_response(operation.error());
+            }
+            filter.operation = operation_name(operation.value());
+        } else if (name == "limit" || name == "cursor") {
+            auto number = parse_integer(value, name);
+            if (!number) {
+                co_return error_response(number.error());
+            }
+            if (name == "limit" && (number.value() < 1 || number.value() > static_cast<std::int64_t>(kMaxPage))) {
+                co_return error_response({ErrorCode::invalid_field,
+                                          "limit must be between 1 and " + std::to_string(kMaxPage),
+                                          "limit"});
+            }
+            if (name == "cursor" && number.value() < 0) {
+                co_return error_response({ErrorCode::invalid_field, "cursor must not be negative", "cursor"});
+            }
+            (name == "limit" ? limit : cursor) = static_cast<std::uint64_t>(number.value());
+        } else if (name == "format") {
+            if (value != "json" && value != "text") {
+                co_return error_response(
+                    {ErrorCode::invalid_field, "format must be json or text", "format"});
+            }
+            text = value == "text";
+        } else {
+            co_return error_response({ErrorCode::unknown_field,
+                                      "unknown query parameter '" + name +
+                                          "': expected job_id, operation, worker, limit, cursor "
+                                          "or format",
+                                      name});
+        }
+    }
+    auto page = store_.read(filter, cursor, limit);
+    if (!page) {
+        co_return error_response(page.error());
+    }
+    std::string body;
+    if (text) {
+        for (const auto& record : page.value().records) {
+            body += record;
+            body += '\n';
+        }
+    } else {
+        body = "[";
+        for (std::size_t i = 0; i < page.value().records.size(); ++i) {
+            body += (i ? ",\n" : "\n") + page.value().records[i];
+        }
+        body += "\n]\n";
+    }
+    auto response = text_response(200, std::move(body),
+                                  text ? "text/plain; charset=utf-8" : "application/json");
+    if (const auto next = page.value().next_cursor) {
+        // The next page: the same query from the cursor on.
+        std::string query;
+        for (const auto& [name, value] : request.query) {
+            if (name != "cursor") {
+                query += url_encode(name) + "=" + url_encode(value) + "&";
+            }
+        }
+        response.set("X-Next-Cursor", std::to_string(*next));
+        response.set(http::field::link,
+                     "</logs?" + query + "cursor=" + std::to_string(*next) + ">; rel=\"next\"");
+    }
+    co_return response;
+}
+
+}  // namespace calcmesh::log_collector

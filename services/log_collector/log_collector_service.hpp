@@ -1,0 +1,41 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "calcmesh/service.hpp"
+#include "log_store.hpp"
+
+namespace calcmesh::log_collector {
+
+/// Configuration of log_collector.
+struct LogCollectorConfig {
+    CommonConfig common;
+    std::string data_dir = "data";
+    std::string sync_mode = "group";
+    unsigned ack_timeout_ms = 30'000;
+
+    void add_to(ConfigParser& parser);
+};
+
+/// log_collector: stores the workers' log records durably (`POST /save_log`) and serves them
+/// (`GET /logs`). It is the shared service of the case study, used from several clusters.
+class LogCollectorService final : public Application {
+public:
+    LogCollectorService(Runtime& runtime, const LogCollectorConfig& config);
+
+    void add_routes(Router& router) override;
+    Readiness readiness() const override;
+
+private:
+    Task<Response> save_log(Request request);
+    Task<Response> logs(Request request);
+
+    Runtime& runtime_;
+    std::chrono::milliseconds ack_timeout_;
+    LogStore store_;
+    Counter& stored_;
+    Counter& duplicates_;
+};
+
+}  // namespace calcmesh::log_collector

@@ -1,0 +1,287 @@
+#include "log_store.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+namespace calcmesh::log_collector {
+
+namespace {
+
+constexpr std::size_t kRememberedIds = 100'000;
+constexpr std::size_t kReadChunk = 256 * 1024;
+
+[[noreturn]] void throw_errno(const std::string& what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+bool write_all(int fd, const char* data, std::size_t size) {
+    while (size > 0) {
+        const auto written = ::write(fd, data, size);
+        if (written < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return false;
+        }
+        data += written;
+        size -= static_cast<std::size_t>(written);
+    }
+    return true;
+}
+
+void sync_directory(const std::filesystem::path& directory) {
+    const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
+/// Reads whole lines of [offset, end) in chunks and hands each (without '\n') to `visit`,
+/// with the offset just past it. Stops when `visit` returns false.
+template <class Visit>
+void for_each_line(int fd, std::uint64_t offset, std::uint64_t end, Visit&& visit) {
+    std::string carry;
+    std::vector<char> chunk(kReadChunk);
+    std::uint64_t line_start = offset;
+    while (offset < end) {
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, end - offset));
+        const auto got = ::pread(fd, chunk.data(), want, static_cast<off_t>(offset));
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR) {
+                continue;
+            }
+            return;
+        }
+        std::size_t start = 0;
+        for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
+            if (chunk[i] != '\n') {
+                continue;
+            }
+            std::string_view line;
+            if (carry.empty()) {
+                line = std::string_view(chunk.data() + start, i - start);
+            } else {
+                carry.append(chunk.data() + start, i - start);
+                line = carry;
+            }
+            const std::uint64_t next = offset + i + 1;
+            const bool go_on = visit(line, line_start, next);
+            carry.clear();
+            line_start = next;
+            start = i + 1;
+            if (!go_on) {
+                return;
+            }
+        }
+        carry.append(chunk.data() + start, static_cast<std::size_t>(got) - start);
+        offset += static_cast<std::uint64_t>(got);
+    }
+}
+
+bool field_equals(const nlohmann::json& record, const char* field, const std::string& wanted) {
+    const auto it = record.find(field);
+    return it != record.end() && it->is_string() && it->get_ref<const std::string&>() == wanted;
+}
+
+}  // namespace
+
+LogStore::LogStore(const std::filesystem::path& directory, SyncMode mode)
+    : path_(directory / "logs.jsonl"), mode_(mode) {
+    std::error_code ec;
+    std::filesystem::create_directories(directory, ec);
+    if (ec) {
+        throw std::system_error(ec, "cannot create data directory " + directory.string());
+    }
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+        throw_errno("cannot open " + path_.string());
+    }
+    sync_directory(directory);
+    recover();
+    writer_ = std::thread([this] { run_writer(); });
+}
+
+LogStore::~LogStore() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    writer_.join();
+    ::close(fd_);
+}
+
+void LogStore::recover() {
+    struct stat status {};
+    if (::fstat(fd_, &status) != 0) {
+        throw_errno("cannot stat " + path_.string());
+    }
+    const auto size = static_cast<std::uint64_t>(status.st_size);
+    std::uint64_t complete = 0;
+    std::deque<std::string> ids;
+    for_each_line(fd_, 0, size, [&](std::string_view line, std::uint64_t, std::uint64_t next) {
+        complete = next;
+        ++recovery_.records;
+        const auto record = nlohmann::json::parse(line, nullptr, false);
+        if (record.is_object() && record.contains("record_id") && record["record_id"].is_string()) {
+            ids.push_back(record["record_id"].get<std::string>());
+            if (ids.size() > kRememberedIds) {
+                ids.pop_front();
+            }
+        }
+        return true;
+    });
+    if (complete < size) {
+        // A crash during a write left an incomplete last line, which was never acknowledged.
+        recovery_.torn_bytes = size - complete;
+        if (::ftruncate(fd_, static_cast<off_t>(complete)) != 0 || ::fsync(fd_) != 0) {
+            throw_errno("cannot cut the torn last line of " + path_.string());
+        }
+        spdlog::warn("event=torn_record_removed file={} bytes={}", path_.string(),
+                     recovery_.torn_bytes);
+    }
+    for (auto& id : ids) {
+        remember(id);
+    }
+    committed_bytes_ = complete;
+    records_ = recovery_.records;
+}
+
+bool LogStore::remember(const std::string& record_id) {
+    if (!recent_ids_.insert(record_id).second) {
+        return false;
+    }
+    recent_order_.push_back(record_id);
+    if (recent_order_.size() > kRememberedIds) {
+        recent_ids_.erase(recent_order_.front());
+        recent_order_.pop_front();
+    }
+    return true;
+}
+
+void LogStore::append(std::vector<StoredLine> lines, AppendCallback done) {
+    {
+        std::lock_guard lock(mutex_);
+        pending_.push_back(Pending{std::move(lines), std::move(done)});
+    }
+    wake_.notify_one();
+}
+
+void LogStore::run_writer() {
+    for (;;) {
+        std::vector<Pending> batch;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+            if (pending_.empty()) {
+                return;  // stopping, and every queued append is done
+            }
+            batch.swap(pending_);
+        }
+        // Everything that arrived while the previous sync ran goes out with one sync now.
+        auto results = write_batch(batch);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (results) {
+                batch[i].done(results.value()[i]);
+            } else {
+                batch[i].done(results.error());
+            }
+        }
+    }
+}
+
+Result<std::vector<LogStore::AppendResult>> LogStore::write_batch(std::vector<Pending>& batch) {
+    std::string buffer;
+    std::vector<AppendResult> results(batch.size());
+    std::unordered_set<std::string> new_ids;
+    const auto committed = committed_bytes_.load();
+    bool ok = true;
+    for (std::size_t i = 0; i < batch.size() && ok; ++i) {
+        for (auto& line : batch[i].lines) {
+            if (recent_ids_.contains(line.record_id) || !new_ids.insert(line.record_id).second) {
+                ++results[i].duplicates;
+                continue;
+            }
+            ++results[i].stored;
+            const auto start = buffer.size();
+            buffer += line.json;
+            buffer += '\n';
+            if (mode_ == SyncMode::each) {
+                // The baseline: every record is written and synced on its own.
+                ok = write_all(fd_, buffer.data() + start, buffer.size() - start) &&
+                     ::fdatasync(fd_) == 0;
+                syncs_.fetch_add(1);
+                if (!ok) {
+                    break;
+                }
+            }
+        }
+    }
+    if (ok && mode_ == SyncMode::group && !buffer.empty()) {
+        ok = write_all(fd_, buffer.data(), buffer.size()) && ::fdatasync(fd_) == 0;
+        syncs_.fetch_add(1);
+    }
+    if (!ok) {
+        const int error = errno;
+        // Cut whatever part of the batch reached the file: none of it is acknowledged.
+        if (::ftruncate(fd_, static_cast<off_t>(committed)) != 0) {
+            spdlog::error("event=truncate_failed file={} error=\"{}\"", path_.string(),
+                          std::strerror(errno));
+        }
+        healthy_ = false;
+        spdlog::error("event=write_failed file={} error=\"{}\"", path_.string(),
+                      std::strerror(error));
+        return fail(ErrorCode::storage_failure,
+                    std::string("log_collector could not store the records: ") +
+                        std::strerror(error));
+    }
+    healthy_ = true;
+    for (const auto& id : new_ids) {
+        remember(id);
+    }
+    records_.fetch_add(new_ids.size());
+    committed_bytes_.store(committed + buffer.size());
+    return results;
+}
+
+Result<LogStore::Page> LogStore::read(const Filter& filter, std::uint64_t cursor,
+                                      std::size_t limit) const {
+    const auto end = committed_bytes_.load();
+    bool valid = cursor <= end;
+    if (valid && cursor > 0) {
+        char before = 0;
+        valid = ::pread(fd_, &before, 1, static_cast<off_t>(cursor - 1)) == 1 && before == '\n';
+    }
+    if (!valid) {
+        return fail(ErrorCode::invalid_field, "cursor does not point at a record", "cursor");
+    }
+    const bool filtered = !filter.job_id.empty() || !filter.operation.empty() || !filter.worker.empty();
+    Page page;
+    for_each_line(fd_, cursor, end, [&](std::string_view line, std::uint64_t start, std::uint64_t) {
+        if (page.records.size() == limit) {
+            page.next_cursor = start;
+            return false;
+        }
+        if (filtered) {
+            const auto record = nlohmann::json::parse(line, nullptr, false);
+            if ((!filter.job_id.empty() && !field_equals(record, "job_id", filter.job_id)) ||
+                (!filter.operation.empty() && !field_equals(record, "operation", filter.operation)) ||
+                (!filter.worker.empty() && !field_equals(record, "worker", filter.worker))) {
+                return true;
+            }
+        }
+        page.records.emplace_back(line);
+        return true;
+    });
+    return page;
+}
+
+}  // namespace calcmesh::log_collector

@@ -1,0 +1,153 @@
+#include "log_shipper.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace calcmesh::worker {
+
+LogShipper::LogShipper(Runtime& runtime, Options options)
+    : runtime_(runtime),
+      options_(std::move(options)),
+      wakeup_(runtime.executor()),
+      finished_(std::make_shared<AsyncEvent<bool>>(runtime.executor())),
+      shipped_(runtime.metrics().counter("calcmesh_log_records_shipped_total",
+                                         "Log records acknowledged by log_collector.")),
+      dropped_(runtime.metrics().counter("calcmesh_log_records_dropped_total",
+                                         "Log records dropped because the queue was full.")),
+      failures_(runtime.metrics().counter(
+          "calcmesh_log_ship_failures_total",
+          "Attempts to send a batch of log records that failed and will be retried.")) {
+    runtime.metrics().gauge("calcmesh_log_queue_depth", "Log records waiting to be sent.",
+                            [this] { return static_cast<double>(queued()); });
+}
+
+bool LogShipper::enqueue(const LogRecord& record) {
+    std::string line = to_json(record).dump();
+    bool wake = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (queue_.size() >= options_.capacity) {
+            note_drop(record);
+            return false;
+        }
+        queue_.push_back(std::move(line));
+        wake = std::exchange(sender_waiting_, false);
+    }
+    if (wake) {
+        net::post(wakeup_.get_executor(), [this] { wakeup_.cancel(); });
+    }
+    return true;
+}
+
+void LogShipper::note_drop(const LogRecord& record) {
+    dropped_.add();
+    ++drops_since_log_;
+    const auto now = std::chrono::steady_clock::now();
+    // One line per second at most, so an outage under load does not flood the log.
+    if (now - last_drop_log_ >= std::chrono::seconds(1)) {
+        spdlog::warn("event=log_record_dropped job_id={} dropped_since_last_report={} "
+                     "queue_capacity={}",
+                     record.input.job_id, drops_since_log_, options_.capacity);
+        last_drop_log_ = now;
+        drops_since_log_ = 0;
+    }
+}
+
+std::size_t LogShipper::queued() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+}
+
+void LogShipper::start() { net::co_spawn(runtime_.executor(), run(), net::detached); }
+
+Task<bool> LogShipper::send_batch(std::chrono::milliseconds timeout) {
+    std::string body = "[";
+    std::size_t count = 0;
+    {
+        std::lock_guard lock(mutex_);
+        count = std::min(queue_.size(), options_.batch_size);
+        for (std::size_t i = 0; i < count; ++i) {
+            body += (i ? "," : "") + queue_[i];
+        }
+    }
+    body += "]";
+    auto response = co_await runtime_.client().send(http::verb::post, options_.collector,
+                                                    "/save_log", std::move(body),
+                                                    "application/json", timeout, "log_collector");
+    if (response && response.value().status == 201) {
+        std::lock_guard lock(mutex_);
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+        shipped_.add(count);
+        reachable_ = true;
+        co_return true;
+    }
+    failures_.add();
+    reachable_ = false;
+    if (response && response.value().status >= 400 && response.value().status < 500) {
+        // The collector refuses these records for good: retrying would block the queue forever.
+        spdlog::error("event=log_batch_rejected records={} status={} body=\"{}\"", count,
+                      response.value().status, response.value().body);
+        std::lock_guard lock(mutex_);
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+        dropped_.add(count);
+        co_return false;
+    }
+    spdlog::warn("event=log_batch_failed records={} error=\"{}\"", count,
+                 response ? "status " + std::to_string(response.value().status)
+                          : response.error().message);
+    co_return false;
+}
+
+Task<void> LogShipper::run() {
+    auto backoff = options_.initial_backoff;
+    boost::system::error_code ignored;
+    for (;;) {
+        bool idle = false;
+        bool stopping = false;
+        std::chrono::steady_clock::time_point deadline;
+        {
+            std::lock_guard lock(mutex_);
+            idle = queue_.empty();
+            stopping = stopping_;
+            deadline = flush_deadline_;
+            sender_waiting_ = idle && !stopping;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (stopping && (idle || now >= deadline)) {
+            break;
+        }
+        if (idle) {
+            // enqueue() or flush() cancels this wait.
+            wakeup_.expires_at(std::chrono::steady_clock::time_point::max());
+            co_await wakeup_.async_wait(net::redirect_error(net::use_awaitable, ignored));
+            continue;
+        }
+        auto timeout = options_.request_timeout;
+        if (stopping) {
+            timeout = std::min(timeout, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            deadline - now) + std::chrono::milliseconds(1));
+        }
+        if (co_await send_batch(timeout)) {
+            backoff = options_.initial_backoff;
+            continue;
+        }
+        wakeup_.expires_after(stopping ? std::chrono::milliseconds(50) : backoff);
+        co_await wakeup_.async_wait(net::redirect_error(net::use_awaitable, ignored));
+        backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+    if (const auto left = queued(); left > 0) {
+        spdlog::error("event=log_records_lost_at_shutdown records={}", left);
+    }
+    finished_->deliver(true);
+}
+
+Task<void> LogShipper::flush(std::chrono::steady_clock::time_point deadline) {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        flush_deadline_ = deadline;
+    }
+    wakeup_.cancel();
+    co_await finished_->wait_until(deadline + options_.request_timeout);
+}
+
+}  // namespace calcmesh::worker

@@ -1,0 +1,190 @@
+#include "worker_service.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+
+#include "calcmesh/html.hpp"
+
+namespace calcmesh::worker {
+
+namespace {
+
+constexpr std::array<unsigned short, 4> kDefaultPorts = {8091, 8092, 8093, 8094};
+
+std::string describe(Operation operation) {
+    switch (operation) {
+        case Operation::addition: return "Adds two 64-bit signed integers: a + b.";
+        case Operation::subtraction: return "Subtracts two 64-bit signed integers: a - b.";
+        case Operation::multiplication: return "Multiplies two 64-bit signed integers: a * b.";
+        case Operation::division:
+            return "Divides two 64-bit signed integers: the quotient a / b truncated toward zero, "
+                   "and the remainder.";
+    }
+    return {};
+}
+
+std::string example(Operation operation) {
+    switch (operation) {
+        case Operation::addition: return R"(GET /compute?a=40&b=2 → {"result": 42, ...})";
+        case Operation::subtraction: return R"(GET /compute?a=50&b=8 → {"result": 42, ...})";
+        case Operation::multiplication: return R"(GET /compute?a=6&b=7 → {"result": 42, ...})";
+        case Operation::division:
+            return R"(GET /compute?a=7&b=2 → {"result": 3, "remainder": 1, ...})";
+    }
+    return {};
+}
+
+std::string about_fragment(Operation operation, const WorkerIdentity& identity) {
+    return fmt::format(
+        R"(<section class="worker" id="{0}">
+  <h2>{0}</h2>
+  <p>{1}</p>
+  <p>Overflow beyond 64 bits and division by zero are reported as errors, never as results.</p>
+  <p>Example: <code>{2}</code></p>
+  <dl>
+    <dt>version</dt><dd>{3}</dd>
+    <dt>cluster</dt><dd>{4}</dd>
+    <dt>node</dt><dd>{5}</dd>
+    <dt>instance</dt><dd>{6}</dd>
+  </dl>
+</section>
+)",
+        html_escape(identity.worker), html_escape(describe(operation)),
+        html_escape(example(operation)), CALCMESH_VERSION, html_escape(identity.cluster),
+        html_escape(identity.node), html_escape(identity.instance));
+}
+
+Url collector_url(const std::string& text) {
+    auto url = parse_url(text);
+    if (!url) {
+        throw std::invalid_argument("log-collector-url: " + url.error().message);
+    }
+    return url.value();
+}
+
+}  // namespace
+
+void WorkerConfig::add_to(ConfigParser& parser) {
+    common.add_to(parser);
+    auto* port = parser.app().get_option("--port");
+    parser.add("operation", operation, "addition, subtraction, multiplication or division")
+        ->check(CLI::IsMember({"addition", "subtraction", "multiplication", "division"}));
+    parser.add("log-collector-url", log_collector_url, "Base URL of log_collector");
+    parser.add("log-queue-capacity", log_queue_capacity,
+               "Log records kept while log_collector is unreachable; more are dropped")
+        ->check(CLI::PositiveNumber);
+    parser.add("log-batch-size", log_batch_size, "Log records per request to log_collector")
+        ->check(CLI::PositiveNumber);
+    parser.on_parsed([this, port] {
+        if (port->count() == 0) {
+            common.port = kDefaultPorts[static_cast<std::size_t>(parse_operation(operation).value())];
+        }
+    });
+}
+
+WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
+    : runtime_(runtime),
+      operation_(parse_operation(config.operation).value()),
+      identity_{std::string(operation_name(operation_)) + "_worker", config.common.instance,
+                config.common.cluster, config.common.node},
+      about_html_(about_fragment(operation_, identity_)),
+      log_shipper_(runtime, {.collector = collector_url(config.log_collector_url),
+                             .capacity = config.log_queue_capacity,
+                             .batch_size = config.log_batch_size}) {
+    for (auto mechanism : {Mechanism::http, Mechanism::kafka}) {
+        for (const bool ok : {true, false}) {
+            jobs_[static_cast<int>(mechanism)][ok ? 0 : 1] = &runtime.metrics().counter(
+                "calcmesh_jobs_total", "Jobs computed, by mechanism and outcome.",
+                {{"operation", std::string(operation_name(operation_))},
+                 {"mechanism", std::string(mechanism_name(mechanism))},
+                 {"outcome", ok ? "ok" : "error"}});
+        }
+    }
+}
+
+void WorkerService::add_routes(Router& router) {
+    router.add(http::verb::get, "/compute", [this](Request request) {
+        return handle_compute(std::move(request));
+    });
+    router.add(http::verb::get, "/about", [this](Request request) {
+        return handle_about(std::move(request));
+    });
+}
+
+void WorkerService::start() { log_shipper_.start(); }
+
+Task<void> WorkerService::stop(std::chrono::steady_clock::time_point deadline) {
+    co_await log_shipper_.flush(deadline);
+}
+
+Readiness WorkerService::readiness() const {
+    return {true,
+            {{"log_collector",
+              {{"reachable", log_shipper_.collector_reachable()},
+               {"queued_records", log_shipper_.queued()}}}}};
+}
+
+WorkerResult WorkerService::run_job(const JobInput& input, Mechanism mechanism) {
+    LogRecord record;
+    record.received_at = format_time(std::chrono::system_clock::now());
+    WorkerResult result{input, compute(input.operation, input.a, input.b), identity_};
+    jobs_[static_cast<int>(mechanism)][result.outcome ? 0 : 1]->add();
+
+    record.record_id = new_id("r-");
+    record.input = input;
+    record.outcome = result.outcome;
+    record.mechanism = mechanism;
+    record.identity = identity_;
+    record.completed_at = format_time(std::chrono::system_clock::now());
+    log_shipper_.enqueue(record);
+    return result;
+}
+
+Task<Response> WorkerService::handle_compute(Request request) {
+    JobInput input;
+    input.operation = operation_;
+    for (const auto& [name, value] : request.query) {
+        if (name != "a" && name != "b" && name != "job_id") {
+            co_return error_response({ErrorCode::unknown_field,
+                                      "unknown query parameter '" + name +
+                                          "': expected a, b and optionally job_id",
+                                      name});
+        }
+    }
+    for (auto [name, target] : {std::pair{"a", &input.a}, std::pair{"b", &input.b}}) {
+        const auto text = request.query_param(name);
+        if (!text) {
+            co_return error_response({ErrorCode::missing_field,
+                                      std::string("missing query parameter '") + name + "'", name});
+        }
+        auto value = parse_integer(*text, name);
+        if (!value) {
+            co_return error_response(value.error());
+        }
+        *target = value.value();
+    }
+    if (const auto job_id = request.query_param("job_id")) {
+        auto valid = validate_job_id(*job_id);
+        if (!valid) {
+            co_return error_response(valid.error());
+        }
+        input.job_id = std::move(valid).value();
+    } else {
+        input.job_id = new_id("w-");
+    }
+
+    const auto result = run_job(input, Mechanism::http);
+    if (!result.outcome) {
+        auto body = error_json(result.outcome.error());
+        body["error"]["job_id"] = input.job_id;
+        co_return json_response(http_status(result.outcome.error().code), body);
+    }
+    co_return json_response(200, to_json(result));
+}
+
+Task<Response> WorkerService::handle_about(Request /*request*/) {
+    co_return text_response(200, about_html_, "text/html; charset=utf-8");
+}
+
+}  // namespace calcmesh::worker

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "calcmesh/arithmetic.hpp"
+#include "calcmesh/job.hpp"
+#include "calcmesh/service.hpp"
+#include "log_shipper.hpp"
+
+namespace calcmesh::worker {
+
+/// Configuration of one worker process.
+struct WorkerConfig {
+    CommonConfig common;
+    std::string operation = "addition";
+    std::string log_collector_url = "http://127.0.0.1:8082";
+    std::size_t log_queue_capacity = 10'000;
+    std::size_t log_batch_size = 256;
+
+    /// Registers the worker's keys; the port defaults to 8091..8094 by operation.
+    void add_to(ConfigParser& parser);
+    /// "addition_worker" and so on.
+    std::string service_name() const { return operation + "_worker"; }
+};
+
+/// A worker: computes one operation for `GET /compute`, describes itself at `GET /about`,
+/// and reports every computation to log_collector.
+class WorkerService final : public Application {
+public:
+    WorkerService(Runtime& runtime, const WorkerConfig& config);
+
+    void add_routes(Router& router) override;
+    void start() override;
+    Task<void> stop(std::chrono::steady_clock::time_point deadline) override;
+    Readiness readiness() const override;
+
+    /// Computes a job, counts it and queues its log record. Thread-safe.
+    WorkerResult run_job(const JobInput& input, Mechanism mechanism);
+
+private:
+    Task<Response> handle_compute(Request request);
+    Task<Response> handle_about(Request request);
+
+    Runtime& runtime_;
+    Operation operation_;
+    WorkerIdentity identity_;
+    std::string about_html_;
+    LogShipper log_shipper_;
+    Counter* jobs_[2][2] = {};  // [mechanism][ok, error]
+};
+
+}  // namespace calcmesh::worker
