@@ -21,7 +21,7 @@ constexpr auto kTimeout = std::chrono::seconds(10);
 
 /// Closes a file descriptor when it goes out of scope.
 class Descriptor {
-public:
+  public:
     explicit Descriptor(int fd = -1) : fd_(fd) {}
     Descriptor(const Descriptor&) = delete;
     Descriptor& operator=(const Descriptor&) = delete;
@@ -34,7 +34,7 @@ public:
         fd_ = -1;
     }
 
-private:
+  private:
     int fd_;
 };
 
@@ -45,7 +45,8 @@ Result<std::map<std::string, std::string>> print_config(
     const std::map<std::string, std::string>& environment) {
     const std::string name = binary.filename().string();
     if (::access(binary.c_str(), X_OK) != 0) {
-        return fail(ErrorCode::not_found, binary.string() + ": no such executable (build it first)");
+        return fail(ErrorCode::not_found,
+                    binary.string() + ": no such executable (build it first)");
     }
     std::vector<std::string> argv_text{binary.string()};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
@@ -78,8 +79,7 @@ Result<std::map<std::string, std::string>> print_config(
     posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     pid_t pid = 0;
-    const int spawned =
-        posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+    const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     out_write.reset();
     err_write.reset();
@@ -122,9 +122,9 @@ Result<std::map<std::string, std::string>> print_config(
         return fail(ErrorCode::upstream_timeout, name + " --print-config did not finish in 10 s");
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        return fail(ErrorCode::invalid_field,
-                    name + " --print-config failed (status " + std::to_string(status) +
-                        "): " + (err.empty() ? out : err));
+        return fail(ErrorCode::invalid_field, name + " --print-config failed (status " +
+                                                  std::to_string(status) +
+                                                  "): " + (err.empty() ? out : err));
     }
 
     std::map<std::string, std::string> keys;

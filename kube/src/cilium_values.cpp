@@ -72,7 +72,9 @@ bool Cidr::contains(const Cidr& other) const {
     return other.prefix >= prefix && (other.base & mask) == base;
 }
 
-bool Cidr::overlaps(const Cidr& other) const { return contains(other) || other.contains(*this); }
+bool Cidr::overlaps(const Cidr& other) const {
+    return contains(other) || other.contains(*this);
+}
 
 std::string CiliumValues::describe() const {
     std::string text;
@@ -107,8 +109,9 @@ Result<CiliumValues> load_cilium_values(const std::vector<std::filesystem::path>
         result.clustermesh_node_port =
             lookup(result.values, "clustermesh.apiserver.service.nodePort").as<int>(0);
     } catch (const YAML::Exception& error) {
-        return fail(ErrorCode::invalid_field, where + "cluster.id, routingMode or "
-                                                      "clustermesh.apiserver.service.nodePort: " +
+        return fail(ErrorCode::invalid_field, where +
+                                                  "cluster.id, routingMode or "
+                                                  "clustermesh.apiserver.service.nodePort: " +
                                                   error.what());
     }
     const YAML::Node pools = lookup(result.values, "ipam.operator.clusterPoolIPv4PodCIDRList");
@@ -119,9 +122,9 @@ Result<CiliumValues> load_cilium_values(const std::vector<std::filesystem::path>
     for (const auto& pool : pools) {
         auto cidr = Cidr::parse(pool.as<std::string>());
         if (!cidr) {
-            return fail(ErrorCode::invalid_field, where +
-                                                      "ipam.operator.clusterPoolIPv4PodCIDRList: " +
-                                                      cidr.error().message);
+            return fail(
+                ErrorCode::invalid_field,
+                where + "ipam.operator.clusterPoolIPv4PodCIDRList: " + cidr.error().message);
         }
         result.pod_cidrs.push_back(std::move(cidr).value());
     }

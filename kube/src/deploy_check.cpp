@@ -13,9 +13,8 @@ namespace calcmesh::kube {
 
 namespace {
 
-const std::vector<std::string> kPodLabels = {"app.kubernetes.io/name",
-                                             "app.kubernetes.io/component",
-                                             "app.kubernetes.io/part-of"};
+const std::vector<std::string> kPodLabels = {
+    "app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"};
 
 /// The clusters where a Service of this name has pods behind it.
 std::vector<const Cluster*> serving_clusters(const Mesh& mesh, std::string_view namespace_,
@@ -45,8 +44,9 @@ void check_affinity(const Service& service, std::vector<Finding>& findings) {
     }
     const std::string where = service.id.at("metadata.annotations.service.cilium.io/affinity");
     if (it->second == "none") {
-        findings.push_back({where, "\"none\" drops every remote backend in Cilium 1.18 "
-                                   "(cilium/cilium#46623); leave the annotation out instead"});
+        findings.push_back({where,
+                            "\"none\" drops every remote backend in Cilium 1.18 "
+                            "(cilium/cilium#46623); leave the annotation out instead"});
     } else if (it->second != "local" && it->second != "remote") {
         findings.push_back({where, "'" + it->second + "' is not local or remote"});
     } else if (!service.global()) {
@@ -55,8 +55,8 @@ void check_affinity(const Service& service, std::vector<Finding>& findings) {
 }
 
 /// Checks one call (or advertised address) made from `cluster`; `what` says who makes it.
-void check_call(const Mesh& mesh, const Cluster& cluster, const Call& call,
-                const std::string& what, std::vector<Finding>& findings) {
+void check_call(const Mesh& mesh, const Cluster& cluster, const Call& call, const std::string& what,
+                std::vector<Finding>& findings) {
     if (!call.service) {
         findings.push_back({call.source, what + " " + call.address.to_string() +
                                              ": not a Service name of the cluster DNS"});
@@ -66,8 +66,8 @@ void check_call(const Mesh& mesh, const Cluster& cluster, const Call& call,
     const Service* service = cluster.find_service(namespace_, name);
     if (service == nullptr) {
         findings.push_back({call.source, what + " " + call.address.to_string() + " but " +
-                                             cluster.file + " has no Service " + namespace_ +
-                                             "/" + name + ", so the name does not resolve in " +
+                                             cluster.file + " has no Service " + namespace_ + "/" +
+                                             name + ", so the name does not resolve in " +
                                              cluster.name});
         return;
     }
@@ -82,15 +82,15 @@ void check_call(const Mesh& mesh, const Cluster& cluster, const Call& call,
     const auto serving = serving_clusters(mesh, namespace_, name);
     if (serving.empty()) {
         findings.push_back({call.source, what + " " + call.address.to_string() +
-                                             " but no cluster runs pods for Service " +
-                                             namespace_ + "/" + name});
+                                             " but no cluster runs pods for Service " + namespace_ +
+                                             "/" + name});
         return;
     }
     if (!service->global()) {
-        findings.push_back(
-            {service->id.at("metadata.annotations"),
-             "its pods run in " + names(serving) + " only; " + what + " it from " +
-                 cluster.name + ", so it needs service.cilium.io/global: \"true\" here"});
+        findings.push_back({service->id.at("metadata.annotations"),
+                            "its pods run in " + names(serving) + " only; " + what + " it from " +
+                                cluster.name +
+                                ", so it needs service.cilium.io/global: \"true\" here"});
     }
     if (service->headless) {
         findings.push_back({service->id.at("spec.clusterIP"),
@@ -169,6 +169,9 @@ Result<ImageSpec> load_dockerfile(const std::filesystem::path& path) {
                 }
             }
             const std::string& destination = parts.back();
+            if (destination.find("bin/") == std::string::npos) {
+                continue;  // not a place for executables
+            }
             if (destination.back() == '/') {
                 for (const std::string& source : sources) {
                     spec.entrypoints.push_back(destination + first_word_after_slash(source));
@@ -271,15 +274,14 @@ std::vector<Finding> check_selectors(const Mesh& mesh) {
             }
             const auto backends = cluster.backends(service);
             if (backends.empty()) {
-                const auto serving =
-                    serving_clusters(mesh, service.id.namespace_, service.id.name);
+                const auto serving = serving_clusters(mesh, service.id.namespace_, service.id.name);
                 if (!service.global()) {
-                    findings.push_back({service.id.at("spec.selector"),
-                                        "selects no pod in " + cluster.name +
-                                            (serving.empty() ? std::string()
-                                                             : " (its pods run in " +
-                                                                   names(serving) +
-                                                                   ": make it global)")});
+                    findings.push_back(
+                        {service.id.at("spec.selector"),
+                         "selects no pod in " + cluster.name +
+                             (serving.empty()
+                                  ? std::string()
+                                  : " (its pods run in " + names(serving) + ": make it global)")});
                 } else if (serving.empty()) {
                     findings.push_back({service.id.at("spec.selector"),
                                         "selects no pod in any cluster of the mesh"});
@@ -352,8 +354,7 @@ std::vector<Finding> check_calls(const Mesh& mesh) {
                     given.service = service_of_host(given.address.host, call.from->id.namespace_);
                     check_call(mesh, cluster, given,
                                given.from->id.name + " (" + server_cluster.name +
-                                   ") advertises to " + call.from->id.name + " in " +
-                                   cluster.name,
+                                   ") advertises to " + call.from->id.name + " in " + cluster.name,
                                findings);
                 }
             }
@@ -402,9 +403,9 @@ std::vector<Finding> check_binaries(const Mesh& mesh, const ImageSpec& image,
                 const std::string& entrypoint = container.command.front();
                 if (std::find(image.entrypoints.begin(), image.entrypoints.end(), entrypoint) ==
                     image.entrypoints.end()) {
-                    findings.push_back({where + ".command[0]",
-                                        entrypoint + " is not copied into the image by " +
-                                            image.file});
+                    findings.push_back(
+                        {where + ".command[0]",
+                         entrypoint + " is not copied into the image by " + image.file});
                     continue;
                 }
                 const auto binary = bin_dir / first_word_after_slash(entrypoint);
@@ -429,8 +430,9 @@ std::vector<Finding> check_binaries(const Mesh& mesh, const ImageSpec& image,
                 const std::string name = binary.filename().string();
                 for (const ResolvedVar& var : environment.value()) {
                     if (!keys.value().contains(var.name)) {
-                        findings.push_back({var.source, var.name + " is not a configuration key "
-                                                                   "of " +
+                        findings.push_back({var.source, var.name +
+                                                            " is not a configuration key "
+                                                            "of " +
                                                             name + " (see " + name +
                                                             " --print-config)"});
                     }
@@ -468,8 +470,10 @@ std::vector<Finding> check_binaries(const Mesh& mesh, const ImageSpec& image,
                     findings.push_back({where + ".ports", "missing: " + name + " listens on " +
                                                               std::to_string(port)});
                 }
+                bool ports_match = true;
                 for (std::size_t i = 0; i < container.ports.size(); ++i) {
                     if (container.ports[i].port != port) {
+                        ports_match = false;
                         findings.push_back(
                             {where + ".ports[" + std::to_string(i) + "].containerPort",
                              std::to_string(container.ports[i].port) + ", but " + name +
@@ -481,7 +485,7 @@ std::vector<Finding> check_binaries(const Mesh& mesh, const ImageSpec& image,
                       std::pair{"livenessProbe", container.liveness}}) {
                     if (!probe) {
                         findings.push_back({where + "." + probe_name, "missing"});
-                    } else if (container.resolve_port(probe->port) != port) {
+                    } else if (ports_match && container.resolve_port(probe->port) != port) {
                         findings.push_back({where + "." + probe_name + ".port",
                                             "'" + probe->port + "' is not port " +
                                                 std::to_string(port) + ", where " + name +
@@ -489,8 +493,7 @@ std::vector<Finding> check_binaries(const Mesh& mesh, const ImageSpec& image,
                     }
                 }
                 if (::access(binary.c_str(), X_OK) != 0) {
-                    findings.push_back({where + ".command[0]",
-                                        binary.string() + " is not built"});
+                    findings.push_back({where + ".command[0]", binary.string() + " is not built"});
                 }
             }
         }
@@ -525,13 +528,13 @@ std::vector<Finding> check_cilium(const Mesh& mesh,
                                     cluster.name + " (" + cluster.file + ")"});
         }
         if (!std::regex_match(values.cluster_name, kName)) {
-            findings.push_back({where + ": cluster.name",
-                                "'" + values.cluster_name +
-                                    "' is not 1 to 32 lowercase letters, digits and '-'"});
+            findings.push_back(
+                {where + ": cluster.name",
+                 "'" + values.cluster_name + "' is not 1 to 32 lowercase letters, digits and '-'"});
         }
         if (values.cluster_id < 1 || values.cluster_id > 255) {
-            findings.push_back({where + ": cluster.id",
-                                std::to_string(values.cluster_id) + " is not in 1..255"});
+            findings.push_back(
+                {where + ": cluster.id", std::to_string(values.cluster_id) + " is not in 1..255"});
         } else if (const auto [old, added] = ids.emplace(values.cluster_id, cluster.name); !added) {
             findings.push_back({where + ": cluster.id", std::to_string(values.cluster_id) +
                                                             " is also the id of " + old->second});
@@ -540,22 +543,21 @@ std::vector<Finding> check_cilium(const Mesh& mesh,
             if (const auto [old, added] =
                     node_ports.emplace(values.clustermesh_node_port, cluster.name);
                 !added) {
-                findings.push_back(
-                    {where + ": clustermesh.apiserver.service.nodePort",
-                     std::to_string(values.clustermesh_node_port) + " is also used by " +
-                         old->second + " (cilium/cilium#24692)"});
+                findings.push_back({where + ": clustermesh.apiserver.service.nodePort",
+                                    std::to_string(values.clustermesh_node_port) +
+                                        " is also used by " + old->second +
+                                        " (cilium/cilium#24692)"});
             }
         }
         if (values.pod_cidrs.empty()) {
-            findings.push_back(
-                {where + ": ipam.operator.clusterPoolIPv4PodCIDRList", "missing"});
+            findings.push_back({where + ": ipam.operator.clusterPoolIPv4PodCIDRList", "missing"});
         }
         for (const Cidr& pool : values.pod_cidrs) {
             for (const auto& [other, other_pool] : pools) {
                 if (pool.overlaps(other_pool)) {
-                    findings.push_back({where + ": ipam.operator.clusterPoolIPv4PodCIDRList",
-                                        pool.text + " overlaps " + other_pool.text + " of " +
-                                            other});
+                    findings.push_back(
+                        {where + ": ipam.operator.clusterPoolIPv4PodCIDRList",
+                         pool.text + " overlaps " + other_pool.text + " of " + other});
                 }
             }
             pools.emplace_back(cluster.name, pool);
@@ -587,10 +589,10 @@ std::vector<Finding> check_cilium(const Mesh& mesh,
 
 std::vector<Finding> check_deploy(const DeployInputs& inputs) {
     std::vector<Finding> findings;
-    for (auto part : {check_pod_labels(inputs.mesh), check_selectors(inputs.mesh),
-                      check_calls(inputs.mesh),
-                      check_binaries(inputs.mesh, inputs.image, inputs.bin_dir),
-                      check_cilium(inputs.mesh, inputs.cilium, inputs.datapaths)}) {
+    for (auto part :
+         {check_pod_labels(inputs.mesh), check_selectors(inputs.mesh), check_calls(inputs.mesh),
+          check_binaries(inputs.mesh, inputs.image, inputs.bin_dir),
+          check_cilium(inputs.mesh, inputs.cilium, inputs.datapaths)}) {
         findings.insert(findings.end(), part.begin(), part.end());
     }
     return findings;

@@ -42,8 +42,8 @@ int run_check(const CheckOptions& options) {
     for (const Cluster& cluster : inputs.value().mesh.clusters) {
         objects += cluster.objects.size();
     }
-    std::cout << "calcmesh deploy check: " << inputs.value().mesh.clusters.size()
-              << " clusters, " << objects << " objects: " << findings.size() << " error"
+    std::cout << "calcmesh deploy check: " << inputs.value().mesh.clusters.size() << " clusters, "
+              << objects << " objects: " << findings.size() << " error"
               << (findings.size() == 1 ? "" : "s") << '\n';
     return findings.empty() ? 0 : 1;
 }
@@ -58,8 +58,9 @@ void add_deploy_command(CLI::App& app) {
         *deploy, "check",
         "Cross-check rendered manifests, Cilium values, the Dockerfile and the built binaries",
         [options] { return run_check(*options); });
-    check->add_option("--rendered", options->rendered,
-                      "Folder with one rendered <cluster>.yaml per cluster (kustomize build)")
+    check
+        ->add_option("--rendered", options->rendered,
+                     "Folder with one rendered <cluster>.yaml per cluster (kustomize build)")
         ->required()
         ->check(CLI::ExistingDirectory);
     check->add_option("--cilium", options->cilium, "Folder of the Cilium Helm values")

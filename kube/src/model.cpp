@@ -25,7 +25,7 @@ std::string index_field(const std::string& parent, std::size_t index) {
 
 /// Typed access to one YAML node, which knows its field path for error messages.
 class Field {
-public:
+  public:
     Field(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {}
 
     bool present() const { return node_.IsDefined() && !node_.IsNull(); }
@@ -129,7 +129,7 @@ public:
         }
     }
 
-private:
+  private:
     std::string describe() const {
         if (node_.IsSequence()) {
             return "a list";
@@ -151,11 +151,9 @@ LabelSelector parse_selector(const Field& field) {
     for (const Field& item : field["matchExpressions"].items()) {
         SelectorRequirement requirement{item["key"].text(), item["operator"].text(),
                                         item["values"].strings()};
-        static const std::set<std::string> kOperators = {"In", "NotIn", "Exists",
-                                                         "DoesNotExist"};
+        static const std::set<std::string> kOperators = {"In", "NotIn", "Exists", "DoesNotExist"};
         if (!kOperators.contains(requirement.op)) {
-            throw FieldError{item["operator"].path(),
-                             "unknown operator '" + requirement.op + "'"};
+            throw FieldError{item["operator"].path(), "unknown operator '" + requirement.op + "'"};
         }
         selector.match_expressions.push_back(std::move(requirement));
     }
@@ -264,7 +262,7 @@ Workload parse_workload(const ObjectId& id, const Field& root) {
         volume.name = item["name"].text();
         volume.claim_name = item["persistentVolumeClaim"]["claimName"].text();
         volume.config_map = item["configMap"]["name"].text();
-        volume.empty_dir = item["emptyDir"].present() || item["emptyDir"].node().IsNull();
+        volume.empty_dir = item.node().IsMap() && item.node()["emptyDir"].IsDefined();
         workload.volumes.push_back(std::move(volume));
     }
     for (const Field& item : spec["volumeClaimTemplates"].items()) {
@@ -343,9 +341,8 @@ bool LabelSelector::matches(const Labels& labels) const {
     for (const SelectorRequirement& requirement : match_expressions) {
         const auto it = labels.find(requirement.key);
         const bool has = it != labels.end();
-        const bool listed =
-            has && std::find(requirement.values.begin(), requirement.values.end(), it->second) !=
-                       requirement.values.end();
+        const bool listed = has && std::find(requirement.values.begin(), requirement.values.end(),
+                                             it->second) != requirement.values.end();
         if ((requirement.op == "In" && !listed) || (requirement.op == "NotIn" && listed) ||
             (requirement.op == "Exists" && !has) || (requirement.op == "DoesNotExist" && has)) {
             return false;
@@ -494,6 +491,8 @@ Result<Cluster> parse_cluster(const std::string& file, const std::string& yaml) 
         } catch (const FieldError& error) {
             return fail(ErrorCode::invalid_field, id.at(error.field) + ": " + error.message,
                         error.field);
+        } catch (const YAML::Exception& error) {
+            return fail(ErrorCode::invalid_field, id.to_string() + ": " + error.what());
         }
     }
     return cluster;
@@ -536,8 +535,8 @@ Result<Mesh> load_mesh(const std::filesystem::path& directory) {
 }
 
 Result<std::vector<ResolvedVar>> resolve_environment(const Cluster& cluster,
-                                                      const Workload& workload,
-                                                      const Container& container) {
+                                                     const Workload& workload,
+                                                     const Container& container) {
     std::vector<ResolvedVar> vars;
     auto set = [&vars](ResolvedVar var) {
         const auto it = std::find_if(vars.begin(), vars.end(),
@@ -566,8 +565,7 @@ Result<std::vector<ResolvedVar>> resolve_environment(const Cluster& cluster,
                         field);
         }
         for (const auto& [key, value] : config_map->data) {
-            set({source.prefix + key, value, config_map->id.kind + " " + namespace_ + "/" +
-                                                 config_map->id.name + ": data." + key});
+            set({source.prefix + key, value, config_map->id.at("data." + key)});
         }
     }
     for (std::size_t i = 0; i < container.env.size(); ++i) {
@@ -576,8 +574,9 @@ Result<std::vector<ResolvedVar>> resolve_environment(const Cluster& cluster,
         ResolvedVar resolved{var.name, var.value, workload.id.at(field)};
         if (!var.config_map.empty()) {
             const ConfigMap* config_map = cluster.find_config_map(namespace_, var.config_map);
-            const auto it = config_map == nullptr ? std::map<std::string, std::string>::const_iterator{}
-                                                  : config_map->data.find(var.config_map_key);
+            const auto it = config_map == nullptr
+                                ? std::map<std::string, std::string>::const_iterator{}
+                                : config_map->data.find(var.config_map_key);
             if (config_map == nullptr || it == config_map->data.end()) {
                 return fail(ErrorCode::not_found,
                             workload.id.at(field) + ": no key " + var.config_map_key +

@@ -27,14 +27,14 @@ struct Cidr {
 };
 
 struct CiliumValues {
-    std::vector<std::string> files;  ///< the files merged, for messages
-    YAML::Node values;               ///< the merged values, for keys not read below
-    std::string cluster_name;        ///< cluster.name
-    int cluster_id = 0;              ///< cluster.id
-    std::vector<Cidr> pod_cidrs;     ///< ipam.operator.clusterPoolIPv4PodCIDRList
-    std::string routing_mode;        ///< routingMode
+    std::vector<std::string> files;           ///< the files merged, for messages
+    YAML::Node values;                        ///< the merged values, for keys not read below
+    std::string cluster_name;                 ///< cluster.name
+    int cluster_id = 0;                       ///< cluster.id
+    std::vector<Cidr> pod_cidrs;              ///< ipam.operator.clusterPoolIPv4PodCIDRList
+    std::string routing_mode;                 ///< routingMode
     std::optional<Cidr> native_routing_cidr;  ///< ipv4NativeRoutingCIDR
-    int clustermesh_node_port = 0;   ///< clustermesh.apiserver.service.nodePort
+    int clustermesh_node_port = 0;            ///< clustermesh.apiserver.service.nodePort
 
     /// "common.yaml + c1-client.yaml", for messages.
     std::string describe() const;

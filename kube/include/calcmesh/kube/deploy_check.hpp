@@ -20,13 +20,14 @@ struct Finding {
     std::string to_string() const { return where + ": " + message; }
 };
 
-/// What deploy/Dockerfile puts into the image: the binaries its final stage copies.
+/// What deploy/Dockerfile puts into the image: the files its final stage copies into a bin/
+/// folder, which are the commands a container of the image can run.
 struct ImageSpec {
     std::string file;
     std::vector<std::string> entrypoints;  ///< absolute paths, e.g. /usr/local/bin/worker
 };
 
-/// Reads the COPY instructions of a Dockerfile's last stage.
+/// Reads the COPY instructions of a Dockerfile's last stage that copy into a bin/ folder.
 Result<ImageSpec> load_dockerfile(const std::filesystem::path& path);
 
 /// Whether a container runs the calcmesh image: the last path component of its repository is
@@ -37,7 +38,7 @@ bool is_calcmesh_image(const std::string& image);
 struct DeployInputs {
     Mesh mesh;
     std::map<std::string, CiliumValues> cilium;  ///< per cluster: common.yaml + <cluster>.yaml
-    std::vector<CiliumValues> datapaths;  ///< per datapath-*.yaml: common.yaml + that file
+    std::vector<CiliumValues> datapaths;         ///< per datapath-*.yaml: common.yaml + that file
     ImageSpec image;
     std::filesystem::path bin_dir;  ///< where the project's binaries are built
 };

@@ -189,8 +189,8 @@ struct SelectedPod {
 
 /// The rendered manifests of one cluster.
 struct Cluster {
-    std::string name;  ///< the file's stem, e.g. "c1-client"
-    std::string file;  ///< the file name, e.g. "c1-client.yaml"
+    std::string name;             ///< the file's stem, e.g. "c1-client"
+    std::string file;             ///< the file name, e.g. "c1-client.yaml"
     std::vector<Object> objects;  ///< every object, in file order
     std::vector<Workload> workloads;
     std::vector<Service> services;
@@ -236,7 +236,7 @@ struct ResolvedVar {
 /// (later wins), then env (wins over envFrom). Fails if a referenced ConfigMap or key is
 /// missing and not optional.
 Result<std::vector<ResolvedVar>> resolve_environment(const Cluster& cluster,
-                                                      const Workload& workload,
-                                                      const Container& container);
+                                                     const Workload& workload,
+                                                     const Container& container);
 
 }  // namespace calcmesh::kube
