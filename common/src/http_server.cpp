@@ -70,7 +70,10 @@ Task<Router::Dispatched> Router::dispatch(Request request) const {
         }
     }
     if (match) {
-        co_return Dispatched{match->name, co_await match->handler(std::move(request))};
+        // Await into a variable first: g++ 12 destroys a temporary twice when co_await
+        // appears inside a braced initializer.
+        auto response = co_await match->handler(std::move(request));
+        co_return Dispatched{match->name, std::move(response)};
     }
     if (path_known) {
         auto response = error_response(
@@ -247,7 +250,8 @@ Task<void> HttpServer::serve(tcp::socket socket) {
         const bool keep_alive = request.message.keep_alive() && !stopping_;
         const std::string target(options_.access_log ? request.message.target() : "");
         const auto started = std::chrono::steady_clock::now();
-        auto [route, response] = co_await router_.dispatch(std::move(request));
+        auto dispatched = co_await router_.dispatch(std::move(request));
+        auto& [route, response] = dispatched;
         const auto elapsed = std::chrono::steady_clock::now() - started;
 
         if (method == http::verb::head) {

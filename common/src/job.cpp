@@ -177,6 +177,12 @@ nlohmann::json to_json(const JobRequestMessage& request) {
     return json;
 }
 
+nlohmann::json to_json(const ResultMessage& message) {
+    auto json = to_json(message.result);
+    json["reply_to"] = message.reply_to;
+    return json;
+}
+
 nlohmann::json to_json(const LogRecord& record) {
     nlohmann::json json = {{"record_id", record.record_id}};
     merge(json, input_json(record.input));
@@ -293,6 +299,40 @@ Result<JobRequestMessage> job_request_from_json(const nlohmann::json& json) {
         return reply_to.error();
     }
     return JobRequestMessage{input.value(), reply_to.value()};
+}
+
+Result<ResultMessage> result_message_from_json(const nlohmann::json& json) {
+    if (auto ok = check_object(json); !ok) {
+        return ok.error();
+    }
+    auto reply_to = string_field(json, "reply_to");
+    if (!reply_to) {
+        return reply_to.error();
+    }
+    if (!json.contains("error")) {
+        auto result = worker_result_from_json(json);
+        if (!result) {
+            return result.error();
+        }
+        return ResultMessage{result.value(), reply_to.value()};
+    }
+    auto job_id = string_field(json, "job_id");
+    if (!job_id) {
+        return job_id.error();
+    }
+    auto identity = identity_from_json(json);
+    if (!identity) {
+        return identity.error();
+    }
+    auto outcome = outcome_from_json(json);
+    if (!outcome) {
+        return outcome.error();
+    }
+    // Operands are informative here: the job_submitter knows them.
+    auto input = job_input_from_json(json);
+    WorkerResult result{input ? input.value() : JobInput{job_id.value()}, outcome.value().outcome,
+                        identity.value()};
+    return ResultMessage{std::move(result), reply_to.value()};
 }
 
 Result<LogRecord> log_record_from_json(const nlohmann::json& json) {

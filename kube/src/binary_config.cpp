@@ -19,6 +19,9 @@ namespace {
 
 constexpr auto kTimeout = std::chrono::seconds(10);
 
+// Not calcmesh::ChildProcess: that one adds to this process's environment, and a CALCMESH_*
+// variable of the caller's shell would then change what the binary reports.
+
 /// Closes a file descriptor when it goes out of scope.
 class Descriptor {
   public:

@@ -5,6 +5,7 @@
 #include <array>
 
 #include "calcmesh/html.hpp"
+#include "calcmesh/worker_urls.hpp"
 
 namespace calcmesh::worker {
 
@@ -76,7 +77,13 @@ void WorkerConfig::add_to(ConfigParser& parser) {
         ->check(CLI::PositiveNumber);
     parser.add("log-batch-size", log_batch_size, "Log records per request to log_collector")
         ->check(CLI::PositiveNumber);
+    kafka.add_to(parser);
+    parser.add("kafka-group", kafka_group,
+               "Consumer group of this worker's replicas (default: <operation>_worker)");
     parser.on_parsed([this, port] {
+        if (kafka_group.empty()) {
+            kafka_group = service_name();
+        }
         if (port->count() == 0) {
             common.port = kDefaultPorts[static_cast<std::size_t>(parse_operation(operation).value())];
         }
@@ -86,7 +93,7 @@ void WorkerConfig::add_to(ConfigParser& parser) {
 WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
     : runtime_(runtime),
       operation_(parse_operation(config.operation).value()),
-      identity_{std::string(operation_name(operation_)) + "_worker", config.common.instance,
+      identity_{worker_name(operation_), config.common.instance,
                 config.common.cluster, config.common.node},
       about_html_(about_fragment(operation_, identity_)),
       log_shipper_(runtime, {.collector = collector_url(config.log_collector_url),
@@ -100,6 +107,12 @@ WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
                  {"mechanism", std::string(mechanism_name(mechanism))},
                  {"outcome", ok ? "ok" : "error"}});
         }
+    }
+    if (config.kafka.enabled()) {
+        kafka_ = std::make_unique<KafkaWorker>(
+            config.kafka, operation_, config.kafka_group, identity_,
+            [this](const JobInput& input) { return run_job(input, Mechanism::kafka); },
+            runtime.metrics());
     }
 }
 
@@ -115,14 +128,23 @@ void WorkerService::add_routes(Router& router) {
 void WorkerService::start() { log_shipper_.start(); }
 
 Task<void> WorkerService::stop(std::chrono::steady_clock::time_point deadline) {
+    // Kafka first: leaving the group hands the partitions over, and its last log records
+    // join the queue before the final flush.
+    kafka_.reset();
     co_await log_shipper_.flush(deadline);
 }
 
 Readiness WorkerService::readiness() const {
-    return {true,
-            {{"log_collector",
-              {{"reachable", log_shipper_.collector_reachable()},
-               {"queued_records", log_shipper_.queued()}}}}};
+    Readiness readiness{true,
+                        {{"log_collector",
+                          {{"reachable", log_shipper_.collector_reachable()},
+                           {"queued_records", log_shipper_.queued()}}}}};
+    readiness.dependencies["kafka"] =
+        kafka_ ? nlohmann::json{{"enabled", true},
+                                {"broker_reachable", kafka_->broker_reachable()},
+                                {"partitions_assigned", kafka_->assigned()}}
+               : nlohmann::json{{"enabled", false}};
+    return readiness;
 }
 
 WorkerResult WorkerService::run_job(const JobInput& input, Mechanism mechanism) {
@@ -174,13 +196,11 @@ Task<Response> WorkerService::handle_compute(Request request) {
         input.job_id = new_id("w-");
     }
 
+    // A domain error (overflow, division by zero) keeps the full result form, with "error"
+    // in place of "result", so the caller still learns which worker answered.
     const auto result = run_job(input, Mechanism::http);
-    if (!result.outcome) {
-        auto body = error_json(result.outcome.error());
-        body["error"]["job_id"] = input.job_id;
-        co_return json_response(http_status(result.outcome.error().code), body);
-    }
-    co_return json_response(200, to_json(result));
+    co_return json_response(result.outcome ? 200 : http_status(result.outcome.error().code),
+                            to_json(result));
 }
 
 Task<Response> WorkerService::handle_about(Request /*request*/) {

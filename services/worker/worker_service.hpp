@@ -6,6 +6,8 @@
 #include "calcmesh/arithmetic.hpp"
 #include "calcmesh/job.hpp"
 #include "calcmesh/service.hpp"
+#include "calcmesh/kafka.hpp"
+#include "kafka_worker.hpp"
 #include "log_shipper.hpp"
 
 namespace calcmesh::worker {
@@ -17,6 +19,8 @@ struct WorkerConfig {
     std::string log_collector_url = "http://127.0.0.1:8082";
     std::size_t log_queue_capacity = 10'000;
     std::size_t log_batch_size = 256;
+    KafkaConfig kafka;
+    std::string kafka_group;  ///< default: "<operation>_worker"
 
     /// Registers the worker's keys; the port defaults to 8091..8094 by operation.
     void add_to(ConfigParser& parser);
@@ -48,6 +52,7 @@ private:
     std::string about_html_;
     LogShipper log_shipper_;
     Counter* jobs_[2][2] = {};  // [mechanism][ok, error]
+    std::unique_ptr<KafkaWorker> kafka_;  // null when Kafka is off
 };
 
 }  // namespace calcmesh::worker

@@ -1,9 +1,15 @@
+#include <filesystem>
+
 #include "calcmesh/command.hpp"
 #include "calcmesh/kube/deploy_command.hpp"
+#include "commands.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"calcmesh: a multi-cluster arithmetic service system, its lab and its tools",
                  "calcmesh"};
+    const auto own_directory = std::filesystem::canonical("/proc/self/exe").parent_path().string();
+    calcmesh::tools::add_up_command(app, own_directory);
+    calcmesh::tools::add_client_commands(app);
     calcmesh::kube::add_deploy_command(app);
     return calcmesh::run_commands(app, argc, argv);
 }

@@ -42,6 +42,12 @@ struct WorkerResult {
     WorkerIdentity identity;
 };
 
+/// A result on the `results` topic: a worker result and the job_submitter instance it is for.
+struct ResultMessage {
+    WorkerResult result;
+    std::string reply_to;
+};
+
 /// A job request on a `<operation>_requests` topic.
 struct JobRequestMessage {
     JobInput input;
@@ -72,6 +78,7 @@ nlohmann::json to_json(const WorkerIdentity& identity);
 nlohmann::json to_json(const WorkerResult& result);
 nlohmann::json to_json(const JobRequestMessage& request);
 nlohmann::json to_json(const LogRecord& record);
+nlohmann::json to_json(const ResultMessage& message);
 
 /// Adds "result" (and "remainder") or "error" to `json`.
 void put_outcome(nlohmann::json& json, const Result<Outcome>& outcome);
@@ -80,6 +87,10 @@ void put_outcome(nlohmann::json& json, const Result<Outcome>& outcome);
 Result<JobInput> job_input_from_json(const nlohmann::json& json);
 Result<WorkerResult> worker_result_from_json(const nlohmann::json& json);
 Result<JobRequestMessage> job_request_from_json(const nlohmann::json& json);
+/// Reads a result message. An error result may lack the operands: a worker that cannot
+/// read a request still answers with its job id, so the job fails at once instead of timing
+/// out.
+Result<ResultMessage> result_message_from_json(const nlohmann::json& json);
 Result<LogRecord> log_record_from_json(const nlohmann::json& json);
 
 /// Reads a JSON integer field of 64-bit signed range, naming `field` in the error.

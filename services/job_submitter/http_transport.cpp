@@ -1,0 +1,43 @@
+#include "http_transport.hpp"
+
+#include "calcmesh/worker_urls.hpp"
+
+namespace calcmesh::job_submitter {
+
+HttpTransport::HttpTransport(Runtime& runtime, std::array<Url, 4> workers)
+    : runtime_(runtime), workers_(std::move(workers)) {}
+
+Task<Result<WorkerResult>> HttpTransport::run(JobInput input,
+                                              std::chrono::steady_clock::time_point deadline) {
+    const auto name = worker_name(input.operation);
+    const auto target = "/compute?a=" + std::to_string(input.a) + "&b=" + std::to_string(input.b) +
+                        "&job_id=" + url_encode(input.job_id);
+    const auto timeout = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now()),
+                                  std::chrono::milliseconds(1));
+    auto response = co_await runtime_.client().send(
+        http::verb::get, workers_[static_cast<std::size_t>(input.operation)], target, {}, {},
+        timeout, name);
+    if (!response) {
+        co_return response.error();
+    }
+    const auto status = response.value().status;
+    // 200 carries a result, 400 a domain error the worker computed; both have the full form.
+    const auto body = nlohmann::json::parse(response.value().body, nullptr, false);
+    if (status == 200 || status == 400) {
+        auto result = worker_result_from_json(body);
+        if (result && result.value().input.job_id == input.job_id &&
+            result.value().input.operation == input.operation) {
+            co_return result;
+        }
+    }
+    std::string detail = "HTTP " + std::to_string(status);
+    if (body.is_object() && body.contains("error") && body["error"].is_object() &&
+        body["error"].value("message", "") != "") {
+        detail += ": " + body["error"]["message"].get<std::string>();
+    }
+    co_return fail(ErrorCode::upstream_bad_response,
+                   name + " answered with an unusable response (" + detail + ")");
+}
+
+}  // namespace calcmesh::job_submitter

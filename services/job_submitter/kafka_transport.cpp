@@ -1,0 +1,96 @@
+#include "kafka_transport.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace calcmesh::job_submitter {
+
+KafkaTransport::KafkaTransport(Runtime& runtime, const KafkaConfig& config, Unclaimed on_unclaimed)
+    : config_(config),
+      instance_(runtime.config().instance),
+      on_unclaimed_(std::move(on_unclaimed)),
+      unclaimed_(runtime.metrics().counter(
+          "calcmesh_kafka_results_unclaimed_total",
+          "Results for this instance that nobody waited for any more (late or duplicate).")),
+      producer_(config.bootstrap_servers, instance_, runtime.metrics()) {
+    consumer_ = std::make_unique<KafkaConsumer>(
+        KafkaConsumer::Options{config.bootstrap_servers, instance_, instance_,
+                               {config.results_topic}, KafkaConsumer::Mode::tail},
+        [this](const KafkaMessage& message) { on_result(message); });
+}
+
+KafkaTransport::~KafkaTransport() { consumer_->stop(); }
+
+nlohmann::json KafkaTransport::state() const {
+    return {{"enabled", true},
+            {"broker_reachable", producer_.broker_reachable()},
+            {"reading_results", consumer_->ready()}};
+}
+
+std::shared_ptr<KafkaTransport::Waiter> KafkaTransport::claim(const std::string& job_id) {
+    std::lock_guard lock(mutex_);
+    const auto it = pending_.find(job_id);
+    if (it == pending_.end()) {
+        return nullptr;
+    }
+    auto waiter = std::move(it->second);
+    pending_.erase(it);
+    return waiter;
+}
+
+Task<Result<WorkerResult>> KafkaTransport::run(JobInput input,
+                                               std::chrono::steady_clock::time_point deadline) {
+    // Fail fast rather than queue a job no broker will take.
+    if (!producer_.broker_reachable() || !consumer_->ready()) {
+        co_return fail(ErrorCode::broker_unavailable,
+                       "the Kafka broker at " + config_.bootstrap_servers +
+                           " is unreachable; the kafka mechanism is unavailable (http still works)");
+    }
+    auto waiter = std::make_shared<Waiter>(co_await net::this_coro::executor);
+    {
+        std::lock_guard lock(mutex_);
+        pending_[input.job_id] = waiter;
+    }
+    const auto job_id = input.job_id;
+    const auto request = to_json(JobRequestMessage{input, instance_}).dump();
+    producer_.produce(config_.request_topic(input.operation), job_id, request,
+                      [this, job_id](Result<void> delivered) {
+                          if (!delivered) {
+                              if (auto failed = claim(job_id)) {
+                                  failed->deliver(delivered.error());
+                              }
+                          }
+                      });
+    const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto result = co_await waiter->wait_until(deadline);
+    if (!result) {
+        claim(job_id);  // a result that comes now is late: on_unclaimed handles it
+        co_return fail(ErrorCode::job_timeout,
+                       "no result for job " + job_id + " on " + config_.results_topic + " within " +
+                           std::to_string(timeout_ms.count()) + " ms; it stays pending at /jobs/" +
+                           job_id + " and completes there if the result arrives later");
+    }
+    co_return std::move(*result);
+}
+
+void KafkaTransport::on_result(const KafkaMessage& message) {
+    const auto json = nlohmann::json::parse(message.value, nullptr, false);
+    auto parsed = result_message_from_json(json);
+    if (!parsed) {
+        spdlog::warn("event=kafka_result_unreadable partition={} offset={} error=\"{}\"",
+                     message.partition, message.offset, parsed.error().message);
+        return;
+    }
+    if (parsed.value().reply_to != instance_) {
+        return;  // another job_submitter instance's answer
+    }
+    auto& result = parsed.value().result;
+    if (auto waiter = claim(result.input.job_id)) {
+        waiter->deliver(std::move(result));
+        return;
+    }
+    unclaimed_.add();
+    on_unclaimed_(result);
+}
+
+}  // namespace calcmesh::job_submitter

@@ -1,0 +1,145 @@
+#include "submitter_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "http_transport.hpp"
+#include "kafka_transport.hpp"
+#include "index_page.hpp"
+
+namespace calcmesh::job_submitter {
+
+void SubmitterConfig::add_to(ConfigParser& parser) {
+    common.port = 8080;
+    common.add_to(parser);
+    workers.add_to(parser);
+    kafka.add_to(parser);
+    parser.add("worker-timeout-ms", worker_timeout_ms,
+               "Deadline for a worker's answer over HTTP (504 after it)")
+        ->check(CLI::PositiveNumber);
+    parser.add("kafka-timeout-ms", kafka_timeout_ms,
+               "Deadline for a result through Kafka (504 after it; the job completes later)")
+        ->check(CLI::PositiveNumber);
+    parser.add("jobs-capacity", jobs_capacity, "Jobs kept for GET /jobs/<id>; older ones are forgotten")
+        ->check(CLI::PositiveNumber);
+}
+
+SubmitterService::SubmitterService(Runtime& runtime, const SubmitterConfig& config)
+    : runtime_(runtime),
+      timeouts_{std::chrono::milliseconds(config.worker_timeout_ms),
+                std::chrono::milliseconds(config.kafka_timeout_ms)},
+      jobs_(config.jobs_capacity) {
+    transports_[static_cast<int>(Mechanism::http)] =
+        std::make_unique<HttpTransport>(runtime, config.workers.parse());
+    if (config.kafka.enabled()) {
+        auto kafka = std::make_unique<KafkaTransport>(
+            runtime, config.kafka, [this](const WorkerResult& result) { finish_late(result); });
+        kafka_ = kafka.get();
+        transports_[static_cast<int>(Mechanism::kafka)] = std::move(kafka);
+    }
+    for (auto mechanism : {Mechanism::http, Mechanism::kafka}) {
+        submitted_[static_cast<int>(mechanism)] = &runtime.metrics().counter(
+            "calcmesh_jobs_submitted_total", "Jobs accepted at /submit, by mechanism.",
+            {{"mechanism", std::string(mechanism_name(mechanism))}});
+    }
+    runtime.metrics().gauge("calcmesh_jobs_kept", "Jobs kept for GET /jobs/<id>.",
+                            [this] { return static_cast<double>(jobs_.size()); });
+}
+
+Readiness SubmitterService::readiness() const {
+    return {true, {{"kafka", kafka_ ? kafka_->state() : nlohmann::json{{"enabled", false}}}}};
+}
+
+void SubmitterService::finish_late(const WorkerResult& result) {
+    if (jobs_.finish(result.input.job_id, result.outcome, result.identity)) {
+        spdlog::info("event=late_result_completed job_id={}", result.input.job_id);
+    } else {
+        spdlog::info("event=result_ignored job_id={} reason=\"duplicate, or not a job of this instance\"",
+                     result.input.job_id);
+    }
+}
+
+void SubmitterService::add_routes(Router& router) {
+    router.add(http::verb::post, "/submit",
+               [this](Request request) { return handle_submit(std::move(request)); });
+    router.add_prefix(http::verb::get, "/jobs/", "/jobs/{id}",
+                      [this](Request request) { return handle_job(std::move(request)); });
+    router.add(http::verb::get, "/", [this](Request request) { return handle_index(std::move(request)); });
+}
+
+Task<Response> SubmitterService::handle_submit(Request request) {
+    auto submit = parse_submit_request(request);
+    if (!submit) {
+        co_return error_response(submit.error());
+    }
+    const auto& job_request = submit.value();
+    Job job;
+    job.input = {new_id("j-"), job_request.operation, job_request.a, job_request.b};
+    job.mechanism = job_request.mechanism;
+    job.submitted_at = std::chrono::system_clock::now();
+    job.started = std::chrono::steady_clock::now();
+    jobs_.add(job);
+    submitted_[static_cast<int>(job.mechanism)]->add();
+
+    if (!job_request.wait) {
+        net::co_spawn(co_await net::this_coro::executor, execute_detached(job.input, job.mechanism),
+                      net::detached);
+        auto response = json_response(202, to_json(job));
+        response.set(http::field::location, "/jobs/" + job.input.job_id);
+        co_return response;
+    }
+    co_return co_await execute(job.input, job.mechanism);
+}
+
+Task<void> SubmitterService::execute_detached(JobInput input, Mechanism mechanism) {
+    co_await execute(std::move(input), mechanism);
+}
+
+Task<Response> SubmitterService::execute(JobInput input, Mechanism mechanism) {
+    auto& transport = transports_[static_cast<int>(mechanism)];
+    Result<WorkerResult> run = fail(ErrorCode::broker_unavailable,
+                                    "the kafka mechanism is off: no kafka-bootstrap-servers set");
+    if (transport) {
+        run = co_await transport->run(
+            input, std::chrono::steady_clock::now() + timeouts_[static_cast<int>(mechanism)]);
+    }
+    std::optional<Job> finished;
+    if (run) {
+        finished = jobs_.finish(input.job_id, run.value().outcome, run.value().identity);
+    } else if (run.error().code != ErrorCode::job_timeout) {
+        finished = jobs_.finish(input.job_id, run.error(), std::nullopt);
+    } else {
+        finished = jobs_.find(input.job_id);  // stays pending: a late result completes it
+    }
+    if (!finished) {
+        // Forgotten meanwhile (the table is bounded); the answer is still the worker's.
+        spdlog::warn("event=job_forgotten job_id={}", input.job_id);
+    }
+    const Error* error = run ? (run.value().outcome ? nullptr : &run.value().outcome.error())
+                             : &run.error();
+    if (error) {
+        auto body = finished ? to_json(*finished) : nlohmann::json::object();
+        body["error"] = error_json(*error)["error"];
+        body["error"]["job_id"] = input.job_id;
+        spdlog::info("event=job_failed job_id={} mechanism={} code={} message=\"{}\"",
+                     input.job_id, mechanism_name(mechanism), error_code_name(error->code),
+                     error->message);
+        co_return json_response(http_status(error->code), body);
+    }
+    co_return json_response(200, finished ? to_json(*finished) : to_json(run.value()));
+}
+
+Task<Response> SubmitterService::handle_job(Request request) {
+    const auto id = request.path.substr(std::string_view("/jobs/").size());
+    const auto job = jobs_.find(id);
+    if (!job) {
+        co_return error_response(
+            {ErrorCode::not_found, "no job '" + id + "' on this job_submitter instance"});
+    }
+    co_return json_response(200, to_json(*job));
+}
+
+Task<Response> SubmitterService::handle_index(Request /*request*/) {
+    co_return text_response(200, std::string(kIndexPage), "text/html; charset=utf-8");
+}
+
+}  // namespace calcmesh::job_submitter

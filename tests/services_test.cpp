@@ -1,0 +1,467 @@
+// The services as a user meets them: real processes on real sockets.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "calcmesh/arithmetic.hpp"
+#include "calcmesh/worker_urls.hpp"
+#include "service_process.hpp"
+
+namespace calcmesh::testing {
+namespace {
+
+using nlohmann::json;
+
+/// A whole system: log_collector, the four workers, job_submitter and help_page.
+class System {
+public:
+    explicit System(const std::string& name, std::vector<std::string> submitter_args = {})
+        : dir_(name), data_dir_(dir_.path() / "data") {
+        collector_ = std::make_unique<ServiceProcess>(
+            "log_collector", std::vector<std::string>{"--data-dir", data_dir_.string()}, dir_.path());
+        for (const auto operation : kAllOperations) {
+            workers_.push_back(std::make_unique<ServiceProcess>(
+                "worker",
+                std::vector<std::string>{"--operation", std::string(operation_name(operation)),
+                                         "--log-collector-url", collector_->url()},
+                dir_.path()));
+        }
+        std::vector<std::string> urls;
+        for (const auto operation : kAllOperations) {
+            urls.push_back("--" + std::string(operation_name(operation)) + "-worker-url");
+            urls.push_back(worker(operation).url());
+        }
+        submitter_args.insert(submitter_args.end(), urls.begin(), urls.end());
+        submitter_ = std::make_unique<ServiceProcess>("job_submitter", submitter_args, dir_.path());
+        help_ = std::make_unique<ServiceProcess>("help_page", urls, dir_.path());
+    }
+
+    ServiceProcess& worker(Operation operation) { return *workers_[static_cast<std::size_t>(operation)]; }
+    ServiceProcess& submitter() { return *submitter_; }
+    ServiceProcess& help() { return *help_; }
+    std::unique_ptr<ServiceProcess>& collector() { return collector_; }
+    const std::filesystem::path& dir() const { return dir_.path(); }
+    const std::filesystem::path& data_dir() const { return data_dir_; }
+
+    ClientResponse submit(const json& body) { return post(submitter_->url() + "/submit", body.dump()); }
+
+    /// Every record log_collector holds.
+    json logs() {
+        const auto response = get(collector_->url() + "/logs");
+        EXPECT_EQ(response.status, 200u);
+        return json::parse(response.body);
+    }
+
+private:
+    TempDir dir_;
+    std::filesystem::path data_dir_;
+    std::unique_ptr<ServiceProcess> collector_;
+    std::vector<std::unique_ptr<ServiceProcess>> workers_;
+    std::unique_ptr<ServiceProcess> submitter_;
+    std::unique_ptr<ServiceProcess> help_;
+};
+
+/// Most tests share one system, started once.
+class ServicesTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { system_ = new System("services"); }
+    static void TearDownTestSuite() {
+        delete system_;
+        system_ = nullptr;
+    }
+    static System* system_;
+};
+System* ServicesTest::system_ = nullptr;
+
+bool has_job(const json& records, const std::string& job_id) {
+    for (const auto& record : records) {
+        if (record["job_id"] == job_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+TEST_F(ServicesTest, ComputesEveryOperationOverHttpAndLogsIt) {
+    struct Case {
+        std::string operation;
+        std::int64_t a, b, result;
+        std::optional<std::int64_t> remainder;
+    };
+    const std::vector<Case> cases = {{"addition", 40, 2, 42, {}},
+                                     {"subtraction", 50, 8, 42, {}},
+                                     {"multiplication", 6, 7, 42, {}},
+                                     {"division", 7, 2, 3, 1},
+                                     {"division", -7, 2, -3, -1}};
+    std::vector<std::string> job_ids;
+    for (const auto& c : cases) {
+        const auto response = system_->submit(
+            {{"operation", c.operation}, {"a", c.a}, {"b", c.b}, {"mechanism", "http"}});
+        ASSERT_EQ(response.status, 200u) << response.body;
+        const auto job = json::parse(response.body);
+        EXPECT_EQ(job["status"], "completed");
+        EXPECT_EQ(job["operation"], c.operation);
+        EXPECT_EQ(job["result"], c.result);
+        EXPECT_EQ(job["mechanism"], "http");
+        EXPECT_EQ(job["worker"], c.operation + "_worker");
+        EXPECT_EQ(job["worker_cluster"], "local");
+        EXPECT_GT(job["elapsed_ms"].get<double>(), 0.0);
+        if (c.remainder) {
+            EXPECT_EQ(job["remainder"], *c.remainder);
+        } else {
+            EXPECT_FALSE(job.contains("remainder"));
+        }
+        job_ids.push_back(job["job_id"]);
+    }
+    // Each worker's record reaches log_collector shortly after the answer.
+    ASSERT_TRUE(eventually([&] {
+        const auto records = system_->logs();
+        return std::all_of(job_ids.begin(), job_ids.end(),
+                           [&](const auto& id) { return has_job(records, id); });
+    }));
+    const auto one = json::parse(get(system_->collector()->url() + "/logs?job_id=" + job_ids[3]).body);
+    ASSERT_EQ(one.size(), 1u);
+    EXPECT_EQ(one[0]["result"], 3);
+    EXPECT_EQ(one[0]["remainder"], 1);
+    EXPECT_EQ(one[0]["mechanism"], "http");
+    EXPECT_EQ(one[0]["worker"], "division_worker");
+}
+
+TEST_F(ServicesTest, AcceptsFormsAndShortNames) {
+    const auto response = post(system_->submitter().url() + "/submit", "operation=mul&a=-6&b=7",
+                               "application/x-www-form-urlencoded");
+    ASSERT_EQ(response.status, 200u) << response.body;
+    EXPECT_EQ(json::parse(response.body)["result"], -42);
+}
+
+TEST_F(ServicesTest, KeepsJobsForLookup) {
+    const auto submitted = json::parse(
+        system_->submit({{"operation", "add"}, {"a", 1}, {"b", 2}, {"mechanism", "http"}}).body);
+    const auto found = get(system_->submitter().url() + "/jobs/" + submitted["job_id"].get<std::string>());
+    ASSERT_EQ(found.status, 200u);
+    EXPECT_EQ(json::parse(found.body), submitted);
+    EXPECT_EQ(get(system_->submitter().url() + "/jobs/j-unknown").status, 404u);
+}
+
+TEST_F(ServicesTest, AnswersWaitFalseWithAJobToPoll) {
+    const auto response = system_->submit(
+        {{"operation", "subtraction"}, {"a", 5}, {"b", 7}, {"mechanism", "http"}, {"wait", false}});
+    ASSERT_EQ(response.status, 202u) << response.body;
+    const auto job_id = json::parse(response.body)["job_id"].get<std::string>();
+    json job;
+    ASSERT_TRUE(eventually([&] {
+        job = json::parse(get(system_->submitter().url() + "/jobs/" + job_id).body);
+        return job["status"] == "completed";
+    }));
+    EXPECT_EQ(job["result"], -2);
+}
+
+TEST_F(ServicesTest, RejectsBadInputWithoutSideEffects) {
+    struct Case {
+        std::string name;
+        std::string body;
+        std::string content_type;
+        unsigned status;
+        std::string code;
+        std::string field;
+    };
+    const std::string big(70 * 1024, 'x');
+    const std::vector<Case> cases = {
+        {"malformed json", "{\"operation\":", "application/json", 400, "invalid_json", ""},
+        {"not an object", "[1,2]", "application/json", 400, "invalid_json", ""},
+        {"wrong content type", "operation=add", "text/plain", 415, "unsupported_media_type", ""},
+        {"missing field", R"({"operation":"add","a":1,"mechanism":"http"})", "application/json",
+         400, "missing_field", "b"},
+        {"mistyped field", R"({"operation":"add","a":"1","b":2,"mechanism":"http"})",
+         "application/json", 400, "invalid_field", "a"},
+        {"not an integer", R"({"operation":"add","a":1.5,"b":2,"mechanism":"http"})",
+         "application/json", 400, "invalid_field", "a"},
+        {"beyond 64 bits", R"({"operation":"add","a":1,"b":18446744073709551616,"mechanism":"http"})",
+         "application/json", 400, "out_of_range", "b"},
+        {"unknown operation", R"({"operation":"power","a":1,"b":2,"mechanism":"http"})",
+         "application/json", 400, "unknown_operation", "operation"},
+        {"unknown mechanism", R"({"operation":"add","a":1,"b":2,"mechanism":"grpc"})",
+         "application/json", 400, "unknown_mechanism", "mechanism"},
+        {"unknown field", R"({"operation":"add","a":1,"b":2,"mechanism":"http","c":3})",
+         "application/json", 400, "unknown_field", "c"},
+        {"body over 64 KiB", R"({"operation":"add","a":1,"b":2,"pad":")" + big + "\"}",
+         "application/json", 413, "payload_too_large", ""},
+    };
+    const auto records_before = system_->logs().size();
+    for (const auto& c : cases) {
+        const auto response = post(system_->submitter().url() + "/submit", c.body, c.content_type);
+        EXPECT_EQ(response.status, c.status) << c.name << ": " << response.body;
+        const auto body = json::parse(response.body, nullptr, false);
+        ASSERT_TRUE(body.is_object()) << c.name;
+        EXPECT_EQ(body["error"]["code"], c.code) << c.name;
+        EXPECT_FALSE(body["error"]["message"].get<std::string>().empty()) << c.name;
+        if (!c.field.empty()) {
+            EXPECT_EQ(body["error"]["field"], c.field) << c.name;
+        }
+    }
+    EXPECT_EQ(system_->logs().size(), records_before);
+}
+
+TEST_F(ServicesTest, ReportsOverflowAndDivisionByZeroAsFailedJobs) {
+    for (const auto& [body, code] :
+         {std::pair{json{{"operation", "addition"}, {"a", INT64_MAX}, {"b", 1}, {"mechanism", "http"}},
+                    "overflow"},
+          std::pair{json{{"operation", "multiplication"}, {"a", INT64_MIN}, {"b", -1}, {"mechanism", "http"}},
+                    "overflow"},
+          std::pair{json{{"operation", "division"}, {"a", INT64_MIN}, {"b", -1}, {"mechanism", "http"}},
+                    "overflow"},
+          std::pair{json{{"operation", "division"}, {"a", 7}, {"b", 0}, {"mechanism", "http"}},
+                    "division_by_zero"}}) {
+        const auto response = system_->submit(body);
+        EXPECT_EQ(response.status, 400u) << response.body;
+        const auto job = json::parse(response.body);
+        EXPECT_EQ(job["error"]["code"], code);
+        EXPECT_EQ(job["status"], "failed");
+        EXPECT_FALSE(job.contains("result"));
+        // The failure is recorded as a failure, never as a result.
+        const auto id = job["job_id"].get<std::string>();
+        ASSERT_TRUE(eventually([&] {
+            return json::parse(get(system_->collector()->url() + "/logs?job_id=" + id).body).size() == 1;
+        }));
+        const auto record = json::parse(get(system_->collector()->url() + "/logs?job_id=" + id).body)[0];
+        EXPECT_EQ(record["error"]["code"], code);
+        EXPECT_FALSE(record.contains("result"));
+    }
+}
+
+TEST_F(ServicesTest, AnswersUnknownRoutesAndMethods) {
+    EXPECT_EQ(get(system_->submitter().url() + "/nothing-here").status, 404u);
+    const auto wrong_method = get(system_->submitter().url() + "/submit");
+    EXPECT_EQ(wrong_method.status, 405u);
+    EXPECT_EQ(json::parse(wrong_method.body)["error"]["code"], "method_not_allowed");
+    EXPECT_EQ(post(system_->worker(Operation::addition).url() + "/compute?a=1&b=2", "").status, 405u);
+}
+
+TEST_F(ServicesTest, WorkerComputesAndDescribesItself) {
+    auto& worker = system_->worker(Operation::division);
+    const auto ok = get(worker.url() + "/compute?a=-9&b=4&job_id=j-direct-1");
+    ASSERT_EQ(ok.status, 200u);
+    const auto result = json::parse(ok.body);
+    EXPECT_EQ(result["job_id"], "j-direct-1");
+    EXPECT_EQ(result["result"], -2);
+    EXPECT_EQ(result["remainder"], -1);
+    EXPECT_EQ(result["worker"], "division_worker");
+    EXPECT_TRUE(result.contains("cluster"));
+    EXPECT_TRUE(result.contains("node"));
+
+    for (const auto& [query, code] : {std::pair{"a=1", "missing_field"},
+                                      std::pair{"a=1&b=two", "invalid_field"},
+                                      std::pair{"a=1&b=99999999999999999999", "out_of_range"},
+                                      std::pair{"a=1&b=0", "division_by_zero"},
+                                      std::pair{"a=1&b=2&job_id=bad%20id", "invalid_field"},
+                                      std::pair{"a=1&b=2&x=3", "unknown_field"}}) {
+        const auto response = get(worker.url() + "/compute?" + query);
+        EXPECT_EQ(response.status, 400u) << query;
+        EXPECT_EQ(json::parse(response.body)["error"]["code"], code) << query;
+    }
+    const auto about = get(worker.url() + "/about");
+    EXPECT_EQ(about.status, 200u);
+    EXPECT_NE(about.content_type.find("text/html"), std::string::npos);
+    EXPECT_NE(about.body.find("division_worker"), std::string::npos);
+    EXPECT_NE(about.body.find("/compute?a=7&amp;b=2"), std::string::npos);
+}
+
+TEST_F(ServicesTest, HelpPageShowsEveryWorker) {
+    const auto page = get(system_->help().url() + "/");
+    ASSERT_EQ(page.status, 200u);
+    for (const auto operation : kAllOperations) {
+        EXPECT_NE(page.body.find("id=\"" + worker_name(operation) + "\""), std::string::npos);
+    }
+    EXPECT_EQ(page.body.find("unavailable</strong>"), std::string::npos);
+}
+
+TEST_F(ServicesTest, SubmitterServesItsForm) {
+    const auto page = get(system_->submitter().url() + "/");
+    EXPECT_EQ(page.status, 200u);
+    EXPECT_NE(page.body.find("<form"), std::string::npos);
+    EXPECT_NE(page.body.find("/submit"), std::string::npos);
+}
+
+TEST_F(ServicesTest, EveryServiceHasHealthReadinessAndMetrics) {
+    std::vector<ServiceProcess*> services = {&system_->submitter(), &system_->help(),
+                                             system_->collector().get()};
+    for (const auto operation : kAllOperations) {
+        services.push_back(&system_->worker(operation));
+    }
+    for (auto* service : services) {
+        EXPECT_EQ(get(service->url() + "/healthz").status, 200u);
+        const auto ready = get(service->url() + "/readyz");
+        EXPECT_EQ(ready.status, 200u);
+        EXPECT_EQ(json::parse(ready.body)["status"], "ready");
+        const auto metrics = get(service->url() + "/metrics");
+        EXPECT_EQ(metrics.status, 200u);
+        EXPECT_NE(metrics.body.find("# TYPE calcmesh_http_requests_total counter"), std::string::npos);
+        EXPECT_NE(metrics.body.find("calcmesh_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/readyz\"}"),
+                  std::string::npos);
+    }
+    const auto worker_metrics = get(system_->worker(Operation::addition).url() + "/metrics").body;
+    EXPECT_NE(worker_metrics.find("calcmesh_log_records_dropped_total 0"), std::string::npos);
+}
+
+TEST_F(ServicesTest, ServesSeveralRequestsOnOneConnection) {
+    net::io_context context;
+    beast::tcp_stream stream(context);
+    stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), system_->submitter().port()));
+    for (int i = 0; i < 3; ++i) {
+        http::request<http::string_body> request{http::verb::post, "/submit", 11};
+        request.set(http::field::host, "localhost");
+        request.set(http::field::content_type, "application/json");
+        request.body() = json{{"operation", "add"}, {"a", i}, {"b", 1}, {"mechanism", "http"}}.dump();
+        request.prepare_payload();
+        http::write(stream, request);
+        beast::flat_buffer buffer;
+        http::response<http::string_body> response;
+        http::read(stream, buffer, response);
+        EXPECT_EQ(response.result_int(), 200u);
+        EXPECT_TRUE(response.keep_alive());
+        EXPECT_EQ(json::parse(response.body())["result"], i + 1);
+    }
+}
+
+TEST_F(ServicesTest, AnswersMalformedHttpWith400) {
+    net::io_context context;
+    tcp::socket socket(context);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), system_->submitter().port()));
+    net::write(socket, net::buffer(std::string("THIS IS NOT HTTP\r\n\r\n")));
+    std::string reply;
+    boost::system::error_code ec;
+    net::read(socket, net::dynamic_buffer(reply), ec);  // until the server closes
+    EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+}
+
+TEST_F(ServicesTest, LogsRejectBadQueries) {
+    const auto url = system_->collector()->url();
+    EXPECT_EQ(get(url + "/logs?limit=0").status, 400u);
+    EXPECT_EQ(get(url + "/logs?limit=ten").status, 400u);
+    EXPECT_EQ(get(url + "/logs?operation=power").status, 400u);
+    EXPECT_EQ(get(url + "/logs?cursor=1").status, 400u);
+    EXPECT_EQ(get(url + "/logs?colour=red").status, 400u);
+    EXPECT_EQ(post(url + "/save_log", R"({"job_id":"x"})").status, 400u);
+    EXPECT_EQ(post(url + "/save_log", "[]").status, 400u);
+    EXPECT_EQ(post(url + "/save_log", "job", "text/plain").status, 415u);
+}
+
+/// GET with the response headers, which the helpers above leave out.
+http::response<http::string_body> get_with_headers(unsigned short port, const std::string& target) {
+    net::io_context context;
+    beast::tcp_stream stream(context);
+    stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    http::request<http::empty_body> request{http::verb::get, target, 11};
+    request.set(http::field::host, "localhost");
+    http::write(stream, request);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response);
+    return response;
+}
+
+TEST_F(ServicesTest, LogsPageWithACursorAndServeText) {
+    const auto url = system_->collector()->url();
+    for (int i = 0; i < 3; ++i) {
+        system_->submit({{"operation", "add"}, {"a", i}, {"b", 0}, {"mechanism", "http"}});
+    }
+    ASSERT_TRUE(eventually([&] { return system_->logs().size() >= 3; }));
+    const auto all = system_->logs();
+    const auto first = get_with_headers(system_->collector()->port(), "/logs?limit=2");
+    const auto page = json::parse(first.body());
+    ASSERT_EQ(page.size(), 2u);
+    EXPECT_EQ(page[0], all[0]);
+    EXPECT_EQ(page[1], all[1]);
+    const std::string cursor(first["X-Next-Cursor"]);
+    ASSERT_FALSE(cursor.empty());
+    EXPECT_NE(std::string(first[http::field::link]).find("cursor=" + cursor), std::string::npos);
+    const auto rest = json::parse(get(url + "/logs?cursor=" + cursor).body);
+    ASSERT_EQ(rest.size(), all.size() - 2);
+    EXPECT_EQ(rest[0], all[2]);
+
+    const auto text = get(url + "/logs?format=text");
+    EXPECT_EQ(text.content_type.rfind("text/plain", 0), 0u);
+    EXPECT_EQ(std::count(text.body.begin(), text.body.end(), '\n'), static_cast<long>(all.size()));
+}
+
+TEST(ServicesOutage, SubmitterNamesAStoppedWorkerAndHelpPageStillRenders) {
+    System system("worker-down");
+    auto& worker = system.worker(Operation::multiplication);
+    EXPECT_EQ(worker.stop(), 0);
+    const auto response = system.submit({{"operation", "multiplication"}, {"a", 6}, {"b", 7}, {"mechanism", "http"}});
+    EXPECT_TRUE(response.status == 502u || response.status == 503u) << response.status;
+    const auto body = json::parse(response.body);
+    EXPECT_EQ(body["error"]["code"], "upstream_unavailable");
+    EXPECT_NE(body["error"]["message"].get<std::string>().find("multiplication_worker"), std::string::npos);
+    EXPECT_EQ(body["status"], "failed");
+    // The other workers still serve.
+    EXPECT_EQ(system.submit({{"operation", "addition"}, {"a", 6}, {"b", 7}, {"mechanism", "http"}}).status, 200u);
+
+    const auto page = get(system.help().url() + "/");
+    EXPECT_EQ(page.status, 200u);
+    EXPECT_NE(page.body.find("id=\"multiplication_worker\""), std::string::npos);
+    EXPECT_NE(page.body.find("unavailable</strong>"), std::string::npos);
+    EXPECT_NE(page.body.find("id=\"division_worker\""), std::string::npos);
+}
+
+TEST(ServicesOutage, SubmitterTimesOutOnASlowWorkerAndDrainsOnSigterm) {
+    System system("worker-slow", {"--worker-timeout-ms", "500"});
+    auto& worker = system.worker(Operation::division);
+    // A stopped process still has its socket: connections are accepted, never answered.
+    ASSERT_EQ(::kill(worker.pid(), SIGSTOP), 0);
+    const auto started = std::chrono::steady_clock::now();
+    const auto response = system.submit({{"operation", "division"}, {"a", 6}, {"b", 3}, {"mechanism", "http"}});
+    EXPECT_EQ(response.status, 504u) << response.body;
+    EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(450));
+    const auto body = json::parse(response.body);
+    EXPECT_EQ(body["error"]["code"], "upstream_timeout");
+    EXPECT_NE(body["error"]["message"].get<std::string>().find("division_worker"), std::string::npos);
+
+    // An in-flight request finishes before the submitter exits on SIGTERM.
+    std::thread in_flight([&] {
+        const auto late = system.submit({{"operation", "division"}, {"a", 1}, {"b", 1}, {"mechanism", "http"}});
+        EXPECT_EQ(late.status, 504u);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(system.submitter().stop(), 0);
+    in_flight.join();
+    ::kill(worker.pid(), SIGCONT);
+}
+
+TEST(ServicesOutage, WorkerRecordsSurviveALogCollectorOutage) {
+    System system("collector-down");
+    auto& collector = system.collector();
+    const auto port = collector->port();
+    const auto first = json::parse(
+        system.submit({{"operation", "add"}, {"a", 1}, {"b", 1}, {"mechanism", "http"}}).body)["job_id"];
+    ASSERT_TRUE(eventually([&] { return has_job(system.logs(), first); }));
+    EXPECT_EQ(collector->stop(), 0);
+
+    std::vector<std::string> during;
+    for (const auto operation : kAllOperations) {
+        const auto response = system.submit(
+            {{"operation", operation_name(operation)}, {"a", 8}, {"b", 2}, {"mechanism", "http"}});
+        ASSERT_EQ(response.status, 200u) << "jobs do not wait for logging";
+        during.push_back(json::parse(response.body)["job_id"]);
+    }
+    collector = std::make_unique<ServiceProcess>(
+        "log_collector", std::vector<std::string>{"--data-dir", system.data_dir().string()},
+        system.dir(), port);
+    ASSERT_TRUE(eventually(
+        [&] {
+            const auto records = system.logs();
+            return std::all_of(during.begin(), during.end(),
+                               [&](const auto& id) { return has_job(records, id); });
+        },
+        std::chrono::seconds(20)));
+    const auto records = system.logs();
+    EXPECT_TRUE(has_job(records, first)) << "a record acknowledged before the outage is kept";
+    EXPECT_EQ(records.size(), 1 + during.size()) << "each record is stored once";
+}
+
+}  // namespace
+}  // namespace calcmesh::testing
