@@ -179,7 +179,7 @@ spec:
     spec:
       containers:
         - name: kafka
-          image: apache/kafka:4.1.1
+          image: apache/kafka:4.4.0
           ports: [{name: kafka, containerPort: 9092}]
           env: [{name: KAFKA_ADVERTISED_LISTENERS, value: "PLAINTEXT://BROKER_HOST:9092"}]
 )";
@@ -268,7 +268,7 @@ TEST(DeployCheck, TheDockerfileListsTheBinariesOfItsLastStage) {
                                   "/usr/local/bin/help_page", "/usr/local/bin/log_collector"}));
     EXPECT_TRUE(is_calcmesh_image("localhost/calcmesh:0.1.0"));
     EXPECT_TRUE(is_calcmesh_image("123.dkr.ecr.eu-west-1.amazonaws.com/calcmesh@sha256:ab"));
-    EXPECT_FALSE(is_calcmesh_image("apache/kafka:4.1.1"));
+    EXPECT_FALSE(is_calcmesh_image("apache/kafka:4.4.0"));
     EXPECT_FALSE(is_calcmesh_image("calcmesh-tools:1"));
 }
 
