@@ -1,5 +1,7 @@
 #include "calcmesh/kube/deploy_check.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
 #include <regex>

@@ -1,7 +1,5 @@
 #include "calcmesh/kube/deploy_command.hpp"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <iostream>
 #include <memory>
