@@ -60,13 +60,16 @@ std::size_t LogShipper::queued() const {
 void LogShipper::start() { net::co_spawn(runtime_.executor(), run(), net::detached); }
 
 Task<bool> LogShipper::send_batch(std::chrono::milliseconds timeout) {
+    // A batch stays under log_collector's body limit (64 KiB) whatever the records' size.
+    constexpr std::size_t kMaxBody = 60 * 1024;
     std::string body = "[";
     std::size_t count = 0;
     {
         std::lock_guard lock(mutex_);
-        count = std::min(queue_.size(), options_.batch_size);
-        for (std::size_t i = 0; i < count; ++i) {
-            body += (i ? "," : "") + queue_[i];
+        while (count < queue_.size() && count < options_.batch_size &&
+               (count == 0 || body.size() + queue_[count].size() + 2 < kMaxBody)) {
+            body += (count ? "," : "") + queue_[count];
+            ++count;
         }
     }
     body += "]";
