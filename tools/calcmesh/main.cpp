@@ -2,6 +2,7 @@
 
 #include "calcmesh/command.hpp"
 #include "calcmesh/kube/deploy_command.hpp"
+#include "calcmesh/lab/lab_command.hpp"
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
@@ -10,6 +11,7 @@ int main(int argc, char** argv) {
     const auto own_directory = std::filesystem::canonical("/proc/self/exe").parent_path().string();
     calcmesh::tools::add_up_command(app, own_directory);
     calcmesh::tools::add_client_commands(app);
+    calcmesh::add_lab_command(app);
     calcmesh::kube::add_deploy_command(app);
     return calcmesh::run_commands(app, argc, argv);
 }
