@@ -1,6 +1,7 @@
 #include <filesystem>
 
 #include "calcmesh/command.hpp"
+#include "calcmesh/kube/deploy_command.hpp"
 #include "calcmesh/lab/lab_command.hpp"
 #include "commands.hpp"
 
@@ -11,5 +12,6 @@ int main(int argc, char** argv) {
     calcmesh::tools::add_up_command(app, own_directory);
     calcmesh::tools::add_client_commands(app);
     calcmesh::add_lab_command(app);
+    calcmesh::kube::add_deploy_command(app);
     return calcmesh::run_commands(app, argc, argv);
 }
