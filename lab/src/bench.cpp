@@ -98,7 +98,8 @@ class Bench {
         : options_(options), log_(log), topology_(options.name) {}
 
     nlohmann::json run() {
-        lab_up({options_.name, Datapath::native, false}, log_);
+        // The datapaths alone: no services, no flow stage.
+        lab_up({options_.name, Datapath::native, false, false}, log_);
         try {
             measure();
         } catch (...) {

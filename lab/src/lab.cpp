@@ -11,8 +11,10 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "bpf_datapath.hpp"
+#include "flow_stage.hpp"
 #include "services.hpp"
 
 namespace calcmesh::lab {
@@ -104,6 +106,27 @@ void end_processes(const LabState& state, std::ostream& log) {
     }
 }
 
+// The collector reads every node's ring buffer and serves flows on a unix socket. It runs in the
+// underlay namespace, where it can reach nothing but the lab, and `down` ends it with the rest.
+void start_collector(LabState& state, std::ostream& log) {
+    const auto socket = observer_socket(state.name);
+    start_process(state, std::string(Topology::kUnderlay), "observer",
+                  {fs::path(bin_dir()) / "calcmesh", "observe", "collector", "--name", state.name},
+                  {});
+    const auto& process = state.processes.back();
+    for (int i = 0; i < 100 && !fs::exists(socket); ++i) {
+        if (process_start_time(process.pid) != process.start_time)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!fs::exists(socket)) {
+        throw std::runtime_error(
+            fmt::format("the flow collector did not start; see {}",
+                        (lab_dir(state.name) / "logs" / "observer.log").string()));
+    }
+    log << fmt::format("lab {}: flow collector on {}\n", state.name, socket.string());
+}
+
 void remove_if_empty(const fs::path& dir) {
     std::error_code error;
     if (fs::is_directory(dir, error) && fs::is_empty(dir, error))
@@ -151,6 +174,11 @@ void lab_up(const UpOptions& options, std::ostream& log) {
         log << fmt::format("lab {}: datapath {}\n", options.name, to_string(options.datapath));
         apply_datapath(topology, std::nullopt, options.datapath);
         state.datapath = to_string(options.datapath);
+        if (options.observe) {
+            attach_flow_stage(topology, options.datapath);
+            state.observe = true;
+            start_collector(state, log);
+        }
         save_state(state);
         if (options.services)
             start_services(topology, state, log);
@@ -194,6 +222,9 @@ void lab_switch(const std::string& name, Datapath to) {
     state.datapath.clear();
     save_state(state);
     apply_datapath(topology, from, to);
+    // The flow stage stays on the devices that survive a switch; VXLAN devices are new.
+    if (state.observe)
+        attach_flow_stage(topology, to);
     state.datapath = to_string(to);
     save_state(state);
 }
@@ -285,6 +316,16 @@ void print_status(const std::string& name, std::ostream& out) {
             }
         }
         out << fmt::format("  {:<6}{}\n", node.name, line.empty() ? " -" : line);
+    }
+    if (!state.observe)
+        return;
+    out << "flow stage counters (since the lab started; lost events are also shown by "
+           "`calcmesh observe`):\n";
+    for (const auto& node : topology.nodes()) {
+        const auto counters = read_flow_counters(node_pin_dir(topology, node));
+        out << fmt::format("  {:<6} events={} lost={} connections={} policy_drops={}\n",
+                           node.name, counters[FLOW_EVENTS], counters[FLOW_LOST],
+                           counters[FLOW_NEW], counters[FLOW_DROPPED_POLICY]);
     }
 }
 

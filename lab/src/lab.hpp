@@ -18,6 +18,8 @@ struct UpOptions {
     std::string name = "cm";
     Datapath datapath = Datapath::native;
     bool services = true;  ///< start the calcmesh services and the Kafka broker in the pods
+    /// attach the flow stage (identity-based policy, flow events) and start the flow collector
+    bool observe = true;
 };
 
 /// Builds a lab: namespaces, links, addresses, the datapath and the services. Everything is

@@ -31,6 +31,7 @@ struct LabOptions {
     std::string name = "cm";
     std::string datapath = "native";
     bool no_services = false;
+    bool no_observe = false;
     std::string target;
     std::vector<std::string> command;
     std::uint16_t job_submitter_port = 8080;
@@ -56,7 +57,7 @@ void add_lab_command(CLI::App& app) {
     auto* up = add_command(
         *lab, "up", "Build the lab and start the services in its pods", guarded([options] {
             lab::UpOptions up_options{options->name, lab::parse_datapath(options->datapath),
-                                      !options->no_services};
+                                      !options->no_services, !options->no_observe};
             lab::lab_up(up_options, std::cout);
             lab::print_status(options->name, std::cout);
             return 0;
@@ -66,6 +67,8 @@ void add_lab_command(CLI::App& app) {
         ->capture_default_str();
     up->add_flag("--no-services", options->no_services,
                  "Only the network: no services or Kafka in the pods");
+    up->add_flag("--no-observe", options->no_observe,
+                 "No flow stage and no flow collector: no policy enforcement, no flows");
 
     auto* down = add_command(*lab, "down", "Remove everything the lab made", guarded([options] {
         if (!lab::lab_down(options->name, std::cout)) {

@@ -45,17 +45,6 @@ bool is_ebpf(Datapath datapath) {
     return datapath == Datapath::ebpf || datapath == Datapath::ebpf_tunnel;
 }
 
-NodeHooks hooks_of(const Topology& topology, const Node& node) {
-    NodeHooks hooks{topology.netns(node.name),
-                    node_pin_dir(topology, node),
-                    {},
-                    kUnderlayDevice,
-                    kMetadataVxlan};
-    for (const auto* pod : topology.pods_on(node))
-        hooks.container_devices.push_back(pod->device);
-    return hooks;
-}
-
 // Routes to every other node's pods: over the underlay, or through the kernel VXLAN device.
 std::string remote_routes(const Topology& topology, const Node& node, bool via_vxlan) {
     std::string script;
@@ -114,7 +103,7 @@ void teardown(const Topology& topology, Datapath datapath) {
     for (const auto& node : topology.nodes()) {
         const auto netns = topology.netns(node.name);
         if (is_ebpf(datapath))
-            detach_priority(hooks_of(topology, node), kRouterPriority);
+            detach_priority(node_hooks(topology, node, datapath), kRouterPriority);
         if (datapath == Datapath::tunnel)
             ip_batch(netns, fmt::format("link del {}\n", kKernelVxlan));
         if (datapath == Datapath::ebpf_tunnel) {
@@ -142,9 +131,7 @@ void setup(const Topology& topology, Datapath datapath) {
     if (!is_ebpf(datapath))
         return;
     for (const auto& node : topology.nodes()) {
-        auto hooks = hooks_of(topology, node);
-        if (datapath != Datapath::ebpf_tunnel)
-            hooks.overlay.clear();
+        const auto hooks = node_hooks(topology, node, datapath);
         RouterStage router(topology, node);
         router.load(hooks);
         attach_stage(hooks, router);
@@ -174,6 +161,18 @@ const std::vector<Datapath>& all_datapaths() {
 
 std::string node_pin_dir(const Topology& topology, const Node& node) {
     return (pin_dir(topology.lab_name()) / node.name).string();
+}
+
+NodeHooks node_hooks(const Topology& topology, const Node& node, Datapath datapath) {
+    NodeHooks hooks{topology.netns(node.name), node_pin_dir(topology, node), {}, kUnderlayDevice,
+                    ""};
+    if (datapath == Datapath::tunnel)
+        hooks.overlay = kKernelVxlan;
+    if (datapath == Datapath::ebpf_tunnel)
+        hooks.overlay = kMetadataVxlan;
+    for (const auto* pod : topology.pods_on(node))
+        hooks.container_devices.push_back(pod->device);
+    return hooks;
 }
 
 void build_network(const Topology& topology) {

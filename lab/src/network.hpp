@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bpf_datapath.hpp"
 #include "topology.hpp"
 
 namespace calcmesh::lab {
@@ -37,5 +38,9 @@ std::uint64_t kernel_forwarded(const std::string& netns);
 
 /// The pin directory of one node's BPF maps.
 std::string node_pin_dir(const Topology& topology, const Node& node);
+
+/// A node's hooks for eBPF stages in a datapath: its lxc devices, `ul0`, and the VXLAN device
+/// that decapsulated packets arrive on (`vxlan0` in tunnel, `cm_vxlan` in ebpf-tunnel), if any.
+NodeHooks node_hooks(const Topology& topology, const Node& node, Datapath datapath);
 
 }  // namespace calcmesh::lab

@@ -16,7 +16,8 @@ constexpr const char* kPinRoot = "/sys/fs/bpf/calcmesh-lab";
 }  // namespace
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LabProcess, pod, name, pid, start_time)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LabState, name, datapath, namespaces, pin_dir, processes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LabState, name, datapath, namespaces, pin_dir,
+                                                processes, observe)
 
 std::filesystem::path run_root() {
     return kRunRoot;
@@ -24,6 +25,10 @@ std::filesystem::path run_root() {
 
 std::filesystem::path lab_dir(const std::string& name) {
     return run_root() / name;
+}
+
+std::filesystem::path observer_socket(const std::string& name) {
+    return lab_dir(name) / "observer.sock";
 }
 
 std::filesystem::path pin_dir(const std::string& name) {

@@ -26,6 +26,7 @@ struct LabState {
     std::vector<std::string> namespaces;  ///< every namespace that may exist
     std::string pin_dir;                  ///< BPF pins under /sys/fs/bpf
     std::vector<LabProcess> processes;
+    bool observe = false;                 ///< the flow stage runs on every node
 };
 
 /// The folder of every lab's run directory (/run/calcmesh-lab).
@@ -34,6 +35,9 @@ std::filesystem::path run_root();
 /// The lab's run directory (/run/calcmesh-lab/<name>): state file, hosts file, logs and
 /// service data.
 std::filesystem::path lab_dir(const std::string& name);
+
+/// The unix socket on which the lab's flow collector serves flows (`calcmesh observe`).
+std::filesystem::path observer_socket(const std::string& name);
 
 /// The lab's BPF pin directory under /sys/fs/bpf.
 std::filesystem::path pin_dir(const std::string& name);

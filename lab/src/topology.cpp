@@ -24,15 +24,20 @@ struct PodPlacement {
     std::string_view name;
     std::string_view device;
     std::string_view node;
+    std::string_view component;  ///< app.kubernetes.io/component in the deployment kit
 };
 
 // Cluster 1 serves the users, cluster 2 runs Kafka, 3a and 3b the workers spread over both
 // nodes so that calls also cross nodes inside a cluster.
 constexpr PodPlacement kPlacements[] = {
-    {"job-submitter", "lxc-js", "c1n1"},           {"help-page", "lxc-help", "c1n1"},
-    {"log-collector", "lxc-logs", "c1n2"},         {"kafka", "lxc-kafka", "c2n1"},
-    {"addition-worker", "lxc-add", "c3an1"},       {"subtraction-worker", "lxc-sub", "c3an2"},
-    {"multiplication-worker", "lxc-mul", "c3bn1"}, {"division-worker", "lxc-div", "c3bn2"},
+    {"job-submitter", "lxc-js", "c1n1", "frontend"},
+    {"help-page", "lxc-help", "c1n1", "frontend"},
+    {"log-collector", "lxc-logs", "c1n2", "log-store"},
+    {"kafka", "lxc-kafka", "c2n1", "broker"},
+    {"addition-worker", "lxc-add", "c3an1", "worker"},
+    {"subtraction-worker", "lxc-sub", "c3an2", "worker"},
+    {"multiplication-worker", "lxc-mul", "c3bn1", "worker"},
+    {"division-worker", "lxc-div", "c3bn2", "worker"},
 };
 
 std::string mac_from(std::uint8_t first, Ipv4 address) {
@@ -79,10 +84,14 @@ Topology::Topology(std::string lab_name) : lab_name_(std::move(lab_name)) {
     for (const auto& placement : kPlacements) {
         const auto& on = node(placement.node);
         const auto count = static_cast<std::uint32_t>(pods_on(on).size());
+        Labels labels{{"app.kubernetes.io/name", std::string(placement.name)},
+                      {"app.kubernetes.io/component", std::string(placement.component)},
+                      {"app.kubernetes.io/part-of", "calcmesh"}};
         pods_.push_back({std::string(placement.name), std::string(placement.device), on.name,
-                         Ipv4{on.pod_cidr.value + 10 + count}});
+                         Ipv4{on.pod_cidr.value + 10 + count}, std::move(labels)});
     }
-    pods_.push_back({std::string(kClientPod), std::string(kClientPod), "", Ipv4{kClientAddress}});
+    pods_.push_back(
+        {std::string(kClientPod), std::string(kClientPod), "", Ipv4{kClientAddress}, {}});
 }
 
 const Pod& Topology::pod(std::string_view name) const {

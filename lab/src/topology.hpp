@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,9 @@ struct Node {
     Ipv4 overlay_ip;   ///< on the kernel VXLAN device in tunnel mode
 };
 
+/// Kubernetes labels: key to value.
+using Labels = std::map<std::string, std::string>;
+
 /// A pod: a namespace with `eth0`, a /32 address and its node as the gateway. The client pod
 /// stands for the outside world: it sits on the underlay, not behind a node.
 struct Pod {
@@ -41,6 +45,9 @@ struct Pod {
     std::string device;  ///< the host-side veth in the node, e.g. "lxc-add"
     std::string node;    ///< empty for the client
     Ipv4 ip;
+    /// The labels of the deployment kit's pod template (app.kubernetes.io/name, component,
+    /// part-of), so that the same policies select the same workloads; empty for the client.
+    Labels labels;
 };
 
 /// The whole lab: clusters, nodes, pods, their addresses (all in 198.18.0.0/15) and the names
@@ -54,6 +61,8 @@ class Topology {
     static constexpr int kTunnelMtu = 1450;  ///< 1500 minus the 50 bytes of VXLAN over IPv4
     static constexpr std::string_view kClientPod = "client";
     static constexpr std::string_view kUnderlay = "underlay";
+    /// The namespace of the calcmesh workloads in the clusters.
+    static constexpr std::string_view kNamespace = "calcmesh";
 
     /// Throws std::invalid_argument unless the lab name is 1-12 of [a-z0-9], starting with a
     /// letter.

@@ -3,6 +3,7 @@
 #include "calcmesh/command.hpp"
 #include "calcmesh/kube/deploy_command.hpp"
 #include "calcmesh/lab/lab_command.hpp"
+#include "calcmesh/observe/observe_command.hpp"
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
     calcmesh::tools::add_up_command(app, own_directory);
     calcmesh::tools::add_client_commands(app);
     calcmesh::add_lab_command(app);
+    calcmesh::add_observe_commands(app);
     calcmesh::kube::add_deploy_command(app);
     return calcmesh::run_commands(app, argc, argv);
 }
