@@ -1,5 +1,6 @@
 #include <filesystem>
 
+#include "calcmesh/bench/command.hpp"
 #include "calcmesh/command.hpp"
 #include "commands.hpp"
 
@@ -9,5 +10,6 @@ int main(int argc, char** argv) {
     const auto own_directory = std::filesystem::canonical("/proc/self/exe").parent_path().string();
     calcmesh::tools::add_up_command(app, own_directory);
     calcmesh::tools::add_client_commands(app);
+    calcmesh::bench::add_bench_command(app);
     return calcmesh::run_commands(app, argc, argv);
 }
