@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by bench/report and the scripts in bench/targets/: how to run `calcmesh bench`, keep
 # its JSON report and the exact command, and read figures back with jq.
 #

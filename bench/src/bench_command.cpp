@@ -1,4 +1,6 @@
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <fstream>
 #include <iostream>
@@ -84,6 +86,10 @@ void emit(const CommandOptions& options, const nlohmann::json& json, const std::
 }
 
 int run(CommandOptions options) {
+    // The Kafka clients log through spdlog: their lines go to stderr, the report to stdout.
+    auto logger = spdlog::stderr_logger_mt("calcmesh-bench");
+    logger->set_level(spdlog::level::warn);
+    spdlog::set_default_logger(std::move(logger));
     auto mechanism = parse_mechanism(options.mechanism);
     if (!mechanism) {
         return refuse_or_fail(

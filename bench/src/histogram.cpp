@@ -95,8 +95,10 @@ std::chrono::nanoseconds LatencyHistogram::percentile(double percent) const {
     for (std::size_t i = 0; i < buckets_.size(); ++i) {
         seen += buckets_[i];
         if (seen >= rank) {
-            // The bucket's top is within the error bound; the exact extremes are known.
-            const auto value = std::clamp(highest_in_bucket(i), min_, max_);
+            // The bucket's top is within the error bound; the exact extremes are known, and
+            // the last bucket also holds whatever was beyond the range.
+            const auto value =
+                i + 1 == buckets_.size() ? max_ : std::clamp(highest_in_bucket(i), min_, max_);
             return std::chrono::nanoseconds(static_cast<std::int64_t>(value));
         }
     }
