@@ -427,7 +427,7 @@ Result<void> plot_sweep(const std::string& csv_file, const std::string& png,
                << "set ylabel 'latency (ms, log scale)'\n"
                << "set logscale y\n"
                << "set grid\n"
-               << "set key top left\n"
+               << "set key top left noenhanced\n"
                << "plot for [column=3:7] " << quoted(csv_file)
                << " using 2:column with linespoints title columnheader(column)\n";
     }

@@ -29,6 +29,8 @@ class LogShipper {
         /// A batch's body stays below this, under log_collector's 64 KiB request limit: a
         /// larger one would be refused for good (413) and its records lost.
         std::size_t batch_bytes = 60 * 1024;
+        /// How long a record that finds the queue empty waits for others to share its request.
+        std::chrono::milliseconds linger{5};
         std::chrono::milliseconds request_timeout{5'000};
         std::chrono::milliseconds initial_backoff{100};
         std::chrono::milliseconds max_backoff{5'000};
