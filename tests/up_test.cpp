@@ -39,39 +39,57 @@ bool alive(pid_t pid) {
     return state != "Z";
 }
 
-TEST(Up, RunsTheWholeSystemAndStopsCleanly) {
-    TempDir dir("up");
-    const unsigned short submitter = free_port();
-    const unsigned short help = free_port();
-    const unsigned short collector = free_port();
-    std::string worker_ports;
-    for (int i = 0; i < 4; ++i) {
-        worker_ports += (i ? "," : "") + std::to_string(free_port());
+/// `calcmesh up` on free ports and a run directory of its own, once it says it is up.
+class UpRun {
+public:
+    explicit UpRun(bool kafka) : dir_("up") {
+        std::string worker_ports;
+        for (int i = 0; i < 4; ++i) {
+            worker_ports += (i ? "," : "") + std::to_string(free_port());
+        }
+        ChildProcess::Options options;
+        options.argv = {bin_dir() + "/calcmesh", "up", "--kafka", kafka ? "true" : "false",
+                        "--kafka-port", std::to_string(kafka_port),
+                        "--run-dir", (dir_.path() / "run").string(),
+                        "--submitter-port", std::to_string(submitter_port),
+                        "--help-port", std::to_string(help_port),
+                        "--collector-port", std::to_string(collector_port),
+                        "--worker-ports", worker_ports};
+        options.output_file = (dir_.path() / "up.log").string();
+        process_ = std::make_unique<ChildProcess>(options);
+        if (!eventually([&] { return output().find("calcmesh is up") != std::string::npos; },
+                        std::chrono::seconds(60))) {
+            throw std::runtime_error("calcmesh up did not come up:\n" + output());
+        }
+        children = children_of(process_->pid());
     }
-    ChildProcess::Options options;
-    options.argv = {bin_dir() + "/calcmesh", "up",
-                    "--run-dir", (dir.path() / "run").string(),
-                    "--submitter-port", std::to_string(submitter),
-                    "--help-port", std::to_string(help),
-                    "--collector-port", std::to_string(collector),
-                    "--worker-ports", worker_ports};
-    options.output_file = (dir.path() / "up.log").string();
-    ChildProcess up(options);
-    const auto output = [&] {
-        std::ifstream in(dir.path() / "up.log");
-        return std::string(std::istreambuf_iterator<char>(in), {});
-    };
-    ASSERT_TRUE(eventually([&] { return output().find("calcmesh is up") != std::string::npos; },
-                           std::chrono::seconds(60)))
-        << output();
-    const auto children = children_of(up.pid());
-    EXPECT_EQ(children.size(), 7u) << output();
 
-    const std::string base = "http://127.0.0.1:";
+    std::string output() const {
+        std::ifstream in(dir_.path() / "up.log");
+        return {std::istreambuf_iterator<char>(in), {}};
+    }
+    std::string url(unsigned short port) const { return "http://127.0.0.1:" + std::to_string(port); }
+    ChildProcess& process() { return *process_; }
+
+    const unsigned short submitter_port = free_port();
+    const unsigned short help_port = free_port();
+    const unsigned short collector_port = free_port();
+    const unsigned short kafka_port = free_port();
+    std::set<pid_t> children;
+
+private:
+    TempDir dir_;
+    std::unique_ptr<ChildProcess> process_;
+};
+
+TEST(Up, RunsTheWholeSystemAndStopsCleanly) {
+    UpRun up(false);
+    EXPECT_EQ(up.children.size(), 7u) << up.output();
+
     std::vector<std::string> job_ids;
     for (const auto& [operation, expected] : {std::pair{"addition", 13}, std::pair{"subtraction", 7},
                                               std::pair{"multiplication", 30}, std::pair{"division", 3}}) {
-        const auto response = post(base + std::to_string(submitter) + "/submit",
+        const auto response = post(up.url(up.submitter_port) + "/submit",
                                    json{{"operation", operation}, {"a", 10}, {"b", 3}, {"mechanism", "http"}}.dump());
         ASSERT_EQ(response.status, 200u) << response.body;
         const auto job = json::parse(response.body);
@@ -79,60 +97,74 @@ TEST(Up, RunsTheWholeSystemAndStopsCleanly) {
         job_ids.push_back(job["job_id"]);
     }
     ASSERT_TRUE(eventually([&] {
-        const auto records = json::parse(get(base + std::to_string(collector) + "/logs").body);
+        const auto records = json::parse(get(up.url(up.collector_port) + "/logs").body);
         std::set<std::string> logged;
         for (const auto& record : records) {
             logged.insert(record["job_id"].get<std::string>());
         }
         return std::all_of(job_ids.begin(), job_ids.end(), [&](const auto& id) { return logged.contains(id); });
     }));
-    const auto page = get(base + std::to_string(help) + "/");
+    const auto page = get(up.url(up.help_port) + "/");
     EXPECT_EQ(page.status, 200u);
     for (const auto* worker : {"addition_worker", "subtraction_worker", "multiplication_worker", "division_worker"}) {
         EXPECT_NE(page.body.find(std::string("id=\"") + worker + "\""), std::string::npos);
     }
     EXPECT_EQ(page.body.find("unavailable</strong>"), std::string::npos);
 
-    up.signal(SIGINT);
-    const auto status = up.wait_for(std::chrono::seconds(60));
-    ASSERT_TRUE(status) << output();
+    up.process().signal(SIGINT);
+    const auto status = up.process().wait_for(std::chrono::seconds(60));
+    ASSERT_TRUE(status) << up.output();
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
-    for (const auto child : children) {
+    for (const auto child : up.children) {
         EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
     }
-    EXPECT_NE(output().find("stopped log_collector (exited with status 0)"), std::string::npos) << output();
+    EXPECT_NE(up.output().find("stopped log_collector (exited with status 0)"), std::string::npos) << up.output();
 }
 
 TEST(Up, StopsEverythingWhenAChildDies) {
-    TempDir dir("up-crash");
-    std::string worker_ports;
-    for (int i = 0; i < 4; ++i) {
-        worker_ports += (i ? "," : "") + std::to_string(free_port());
-    }
-    ChildProcess::Options options;
-    options.argv = {bin_dir() + "/calcmesh", "up", "--run-dir", (dir.path() / "run").string(),
-                    "--submitter-port", std::to_string(free_port()), "--help-port",
-                    std::to_string(free_port()), "--collector-port", std::to_string(free_port()),
-                    "--worker-ports", worker_ports};
-    options.output_file = (dir.path() / "up.log").string();
-    ChildProcess up(options);
-    const auto output = [&] {
-        std::ifstream in(dir.path() / "up.log");
-        return std::string(std::istreambuf_iterator<char>(in), {});
-    };
-    ASSERT_TRUE(eventually([&] { return output().find("calcmesh is up") != std::string::npos; },
-                           std::chrono::seconds(60)));
-    const auto children = children_of(up.pid());
-    ASSERT_FALSE(children.empty());
+    UpRun up(false);
+    ASSERT_FALSE(up.children.empty());
     // Kill one child the hard way, as a crash would.
-    const pid_t victim = *children.begin();
-    ASSERT_EQ(::kill(victim, SIGKILL), 0);
-    const auto status = up.wait_for(std::chrono::seconds(60));
+    ASSERT_EQ(::kill(*up.children.begin(), SIGKILL), 0);
+    const auto status = up.process().wait_for(std::chrono::seconds(60));
     ASSERT_TRUE(status);
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
-    EXPECT_NE(output().find("killed by signal 9 (Killed) unexpectedly; stopping the rest"), std::string::npos)
-        << output();
-    for (const auto child : children) {
+    EXPECT_NE(up.output().find("killed by signal 9 (Killed) unexpectedly; stopping the rest"), std::string::npos)
+        << up.output();
+    for (const auto child : up.children) {
+        EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
+    }
+}
+
+TEST(Up, RunsKafkaAndItsTopicsToo) {
+    UpRun up(true);
+    EXPECT_EQ(up.children.size(), 8u) << up.output();
+    const auto response = post(up.url(up.submitter_port) + "/submit",
+                               json{{"operation", "division"}, {"a", 7}, {"b", 2}, {"mechanism", "kafka"}}.dump());
+    ASSERT_EQ(response.status, 200u) << response.body;
+    const auto job = json::parse(response.body);
+    EXPECT_EQ(job["result"], 3);
+    EXPECT_EQ(job["remainder"], 1);
+    const auto id = job["job_id"].get<std::string>();
+
+    // The result is on the results topic for any Kafka client to see.
+    std::string consumed;
+    FILE* kcat = ::popen(("kcat -b 127.0.0.1:" + std::to_string(up.kafka_port) + " -C -t results -e -q").c_str(), "r");
+    ASSERT_NE(kcat, nullptr);
+    char buffer[4096];
+    for (std::size_t got; (got = std::fread(buffer, 1, sizeof buffer, kcat)) > 0;) {
+        consumed.append(buffer, got);
+    }
+    ::pclose(kcat);
+    EXPECT_NE(consumed.find(id), std::string::npos) << consumed;
+    ASSERT_TRUE(eventually([&] {
+        const auto records = json::parse(get(up.url(up.collector_port) + "/logs?job_id=" + id).body);
+        return records.size() == 1 && records[0]["mechanism"] == "kafka";
+    }));
+
+    up.process().signal(SIGTERM);
+    ASSERT_TRUE(up.process().wait_for(std::chrono::seconds(60)));
+    for (const auto child : up.children) {
         EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
     }
 }

@@ -41,6 +41,7 @@ unsigned http_status(ErrorCode code) {
 }
 
 std::string_view error_code_name(ErrorCode code) {
+    // `internal` must stay the last code: parse_error_code and the tests iterate up to it.
     switch (code) {
         case ErrorCode::invalid_json: return "invalid_json";
         case ErrorCode::unsupported_media_type: return "unsupported_media_type";
@@ -65,6 +66,15 @@ std::string_view error_code_name(ErrorCode code) {
         case ErrorCode::internal: return "internal";
     }
     return "internal";
+}
+
+std::optional<ErrorCode> parse_error_code(std::string_view name) {
+    for (int code = 0; code <= static_cast<int>(ErrorCode::internal); ++code) {
+        if (error_code_name(static_cast<ErrorCode>(code)) == name) {
+            return static_cast<ErrorCode>(code);
+        }
+    }
+    return std::nullopt;
 }
 
 nlohmann::json error_json(const Error& error) {

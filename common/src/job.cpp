@@ -101,45 +101,31 @@ struct ReportedOutcome {
 /// Parses "result"/"remainder" or "error"; fails only when the JSON is malformed.
 Result<ReportedOutcome> outcome_from_json(const nlohmann::json& json) {
     if (const auto error = json.find("error"); error != json.end()) {
-        auto message = error->is_object() ? string_field(*error, "message") : fail(ErrorCode::invalid_field, "");
         auto code = error->is_object() ? string_field(*error, "code") : fail(ErrorCode::invalid_field, "");
+        auto message = error->is_object() ? string_field(*error, "message") : fail(ErrorCode::invalid_field, "");
         if (!message || !code) {
             return fail(ErrorCode::invalid_field,
                         "error must be an object with string fields code and message", "error");
         }
-        for (auto candidate = ErrorCode::invalid_json; candidate <= ErrorCode::internal;
-             candidate = static_cast<ErrorCode>(static_cast<int>(candidate) + 1)) {
-            if (error_code_name(candidate) == code.value()) {
-                return ReportedOutcome{fail(candidate, message.value())};
-            }
-        }
-        return ReportedOutcome{fail(ErrorCode::internal, message.value())};
+        return ReportedOutcome{fail(parse_error_code(code.value()).value_or(ErrorCode::internal),
+                                    message.value())};
     }
     if (!json.contains("result")) {
         return fail(ErrorCode::missing_field, "expected 'result' or 'error'", "result");
     }
-    auto result = integer_field(json, "result");
-    if (!result) {
-        return result.error();
-    }
-    Outcome outcome{result.value(), std::nullopt};
+    BOOST_OUTCOME_TRY(result, integer_field(json, "result"));
+    Outcome outcome{result, std::nullopt};
     if (json.contains("remainder")) {
-        auto remainder = integer_field(json, "remainder");
-        if (!remainder) {
-            return remainder.error();
-        }
-        outcome.remainder = remainder.value();
+        BOOST_OUTCOME_TRY(remainder, integer_field(json, "remainder"));
+        outcome.remainder = remainder;
     }
     return ReportedOutcome{outcome};
 }
 
 Result<WorkerIdentity> identity_from_json(const nlohmann::json& json) {
     WorkerIdentity identity;
-    auto worker = string_field(json, "worker");
-    if (!worker) {
-        return worker.error();
-    }
-    identity.worker = worker.value();
+    BOOST_OUTCOME_TRY(worker, string_field(json, "worker"));
+    identity.worker = worker;
     // The other identity fields are informative; a peer that omits them is still understood.
     for (auto [field, target] : {std::pair{"instance", &identity.instance},
                                  std::pair{"cluster", &identity.cluster},
@@ -149,6 +135,21 @@ Result<WorkerIdentity> identity_from_json(const nlohmann::json& json) {
         }
     }
     return identity;
+}
+
+/// A worker result; with `operands_optional`, an error result may carry only the job id, as
+/// a worker answers a request it could not read.
+Result<WorkerResult> parse_worker_result(const nlohmann::json& json, bool operands_optional) {
+    BOOST_OUTCOME_TRYV(check_object(json));
+    BOOST_OUTCOME_TRY(reported, outcome_from_json(json));
+    BOOST_OUTCOME_TRY(identity, identity_from_json(json));
+    auto input = job_input_from_json(json);
+    if (!input && operands_optional && !reported.outcome) {
+        BOOST_OUTCOME_TRY(job_id, string_field(json, "job_id"));
+        input = JobInput{job_id};
+    }
+    BOOST_OUTCOME_TRY(operands, std::move(input));
+    return WorkerResult{operands, reported.outcome, identity};
 }
 
 }  // namespace
@@ -243,132 +244,46 @@ Result<std::string> string_field(const nlohmann::json& object, std::string_view 
 }
 
 Result<JobInput> job_input_from_json(const nlohmann::json& json) {
-    if (auto ok = check_object(json); !ok) {
-        return ok.error();
-    }
-    auto job_id_text = string_field(json, "job_id");
-    if (!job_id_text) {
-        return job_id_text.error();
-    }
-    auto job_id = validate_job_id(job_id_text.value());
-    if (!job_id) {
-        return job_id.error();
-    }
-    auto operation_text = string_field(json, "operation");
-    if (!operation_text) {
-        return operation_text.error();
-    }
-    auto operation = parse_operation(operation_text.value());
-    if (!operation) {
-        return operation.error();
-    }
-    auto a = integer_field(json, "a");
-    if (!a) {
-        return a.error();
-    }
-    auto b = integer_field(json, "b");
-    if (!b) {
-        return b.error();
-    }
-    return JobInput{job_id.value(), operation.value(), a.value(), b.value()};
+    BOOST_OUTCOME_TRYV(check_object(json));
+    BOOST_OUTCOME_TRY(job_id_text, string_field(json, "job_id"));
+    BOOST_OUTCOME_TRY(job_id, validate_job_id(job_id_text));
+    BOOST_OUTCOME_TRY(operation_text, string_field(json, "operation"));
+    BOOST_OUTCOME_TRY(operation, parse_operation(operation_text));
+    BOOST_OUTCOME_TRY(a, integer_field(json, "a"));
+    BOOST_OUTCOME_TRY(b, integer_field(json, "b"));
+    return JobInput{job_id, operation, a, b};
 }
 
 Result<WorkerResult> worker_result_from_json(const nlohmann::json& json) {
-    auto input = job_input_from_json(json);
-    if (!input) {
-        return input.error();
-    }
-    auto identity = identity_from_json(json);
-    if (!identity) {
-        return identity.error();
-    }
-    auto outcome = outcome_from_json(json);
-    if (!outcome) {
-        return outcome.error();
-    }
-    return WorkerResult{input.value(), outcome.value().outcome, identity.value()};
+    return parse_worker_result(json, false);
 }
 
 Result<JobRequestMessage> job_request_from_json(const nlohmann::json& json) {
-    auto input = job_input_from_json(json);
-    if (!input) {
-        return input.error();
-    }
-    auto reply_to = string_field(json, "reply_to");
-    if (!reply_to) {
-        return reply_to.error();
-    }
-    return JobRequestMessage{input.value(), reply_to.value()};
+    BOOST_OUTCOME_TRY(input, job_input_from_json(json));
+    BOOST_OUTCOME_TRY(reply_to, string_field(json, "reply_to"));
+    return JobRequestMessage{input, reply_to};
 }
 
 Result<ResultMessage> result_message_from_json(const nlohmann::json& json) {
-    if (auto ok = check_object(json); !ok) {
-        return ok.error();
-    }
-    auto reply_to = string_field(json, "reply_to");
-    if (!reply_to) {
-        return reply_to.error();
-    }
-    if (!json.contains("error")) {
-        auto result = worker_result_from_json(json);
-        if (!result) {
-            return result.error();
-        }
-        return ResultMessage{result.value(), reply_to.value()};
-    }
-    auto job_id = string_field(json, "job_id");
-    if (!job_id) {
-        return job_id.error();
-    }
-    auto identity = identity_from_json(json);
-    if (!identity) {
-        return identity.error();
-    }
-    auto outcome = outcome_from_json(json);
-    if (!outcome) {
-        return outcome.error();
-    }
-    // Operands are informative here: the job_submitter knows them.
-    auto input = job_input_from_json(json);
-    WorkerResult result{input ? input.value() : JobInput{job_id.value()}, outcome.value().outcome,
-                        identity.value()};
-    return ResultMessage{std::move(result), reply_to.value()};
+    BOOST_OUTCOME_TRY(result, parse_worker_result(json, true));
+    BOOST_OUTCOME_TRY(reply_to, string_field(json, "reply_to"));
+    return ResultMessage{result, reply_to};
 }
 
 Result<LogRecord> log_record_from_json(const nlohmann::json& json) {
-    auto input = job_input_from_json(json);
-    if (!input) {
-        return input.error();
-    }
     LogRecord record;
-    record.input = input.value();
-    auto outcome = outcome_from_json(json);
-    if (!outcome) {
-        return outcome.error();
-    }
-    record.outcome = outcome.value().outcome;
-    auto mechanism_text = string_field(json, "mechanism");
-    if (!mechanism_text) {
-        return mechanism_text.error();
-    }
-    auto mechanism = parse_mechanism(mechanism_text.value());
-    if (!mechanism) {
-        return mechanism.error();
-    }
-    record.mechanism = mechanism.value();
-    auto identity = identity_from_json(json);
-    if (!identity) {
-        return identity.error();
-    }
-    record.identity = identity.value();
+    BOOST_OUTCOME_TRY(result, worker_result_from_json(json));
+    record.input = result.input;
+    record.outcome = result.outcome;
+    record.identity = result.identity;
+    BOOST_OUTCOME_TRY(mechanism_text, string_field(json, "mechanism"));
+    BOOST_OUTCOME_TRY(mechanism, parse_mechanism(mechanism_text));
+    record.mechanism = mechanism;
     for (auto [field, target] : {std::pair{"record_id", &record.record_id},
                                  std::pair{"received_at", &record.received_at},
                                  std::pair{"completed_at", &record.completed_at}}) {
-        auto value = string_field(json, field);
-        if (!value) {
-            return value.error();
-        }
-        *target = value.value();
+        BOOST_OUTCOME_TRY(value, string_field(json, field));
+        *target = value;
     }
     if (record.record_id.empty() || record.record_id.size() > 64) {
         return fail(ErrorCode::invalid_field, "record_id must be 1 to 64 characters",

@@ -21,40 +21,20 @@ Result<void> check_known(std::string_view name) {
 
 Result<SubmitRequest> from_json(const nlohmann::json& body) {
     for (const auto& [key, value] : body.items()) {
-        if (auto known = check_known(key); !known) {
-            return known.error();
-        }
+        BOOST_OUTCOME_TRYV(check_known(key));
     }
     SubmitRequest submit;
-    auto operation = string_field(body, "operation");
-    if (!operation) {
-        return operation.error();
-    }
-    auto parsed_operation = parse_operation(operation.value());
-    if (!parsed_operation) {
-        return parsed_operation.error();
-    }
-    submit.operation = parsed_operation.value();
-    auto a = integer_field(body, "a");
-    if (!a) {
-        return a.error();
-    }
-    auto b = integer_field(body, "b");
-    if (!b) {
-        return b.error();
-    }
-    submit.a = a.value();
-    submit.b = b.value();
+    BOOST_OUTCOME_TRY(operation, string_field(body, "operation"));
+    BOOST_OUTCOME_TRY(parsed_operation, parse_operation(operation));
+    BOOST_OUTCOME_TRY(a, integer_field(body, "a"));
+    BOOST_OUTCOME_TRY(b, integer_field(body, "b"));
+    submit.operation = parsed_operation;
+    submit.a = a;
+    submit.b = b;
     if (body.contains("mechanism")) {
-        auto mechanism = string_field(body, "mechanism");
-        if (!mechanism) {
-            return mechanism.error();
-        }
-        auto parsed_mechanism = parse_mechanism(mechanism.value());
-        if (!parsed_mechanism) {
-            return parsed_mechanism.error();
-        }
-        submit.mechanism = parsed_mechanism.value();
+        BOOST_OUTCOME_TRY(mechanism, string_field(body, "mechanism"));
+        BOOST_OUTCOME_TRY(parsed_mechanism, parse_mechanism(mechanism));
+        submit.mechanism = parsed_mechanism;
     }
     if (const auto wait = body.find("wait"); wait != body.end()) {
         if (!wait->is_boolean()) {
@@ -68,24 +48,16 @@ Result<SubmitRequest> from_json(const nlohmann::json& body) {
 }
 
 Result<SubmitRequest> from_form(std::string_view text) {
-    auto fields = parse_form(text);
-    if (!fields) {
-        return fields.error();
-    }
+    BOOST_OUTCOME_TRY(fields, parse_form(text));
     nlohmann::json body = nlohmann::json::object();
-    for (const auto& [name, value] : fields.value()) {
-        if (auto known = check_known(name); !known) {
-            return known.error();
-        }
+    for (const auto& [name, value] : fields) {
+        BOOST_OUTCOME_TRYV(check_known(name));
         if (body.contains(name)) {
             return fail(ErrorCode::invalid_field, "field '" + name + "' is given twice", name);
         }
         if (name == "a" || name == "b") {
-            auto number = parse_integer(value, name);
-            if (!number) {
-                return number.error();
-            }
-            body[name] = number.value();
+            BOOST_OUTCOME_TRY(number, parse_integer(value, name));
+            body[name] = number;
         } else if (name == "wait") {
             if (value != "true" && value != "false") {
                 return fail(ErrorCode::invalid_field, "wait must be true or false", "wait");
@@ -103,11 +75,8 @@ Result<SubmitRequest> from_form(std::string_view text) {
 Result<SubmitRequest> parse_submit_request(const Request& request) {
     const auto type = request.media_type();
     if (type == "application/json") {
-        auto body = parse_json_object(request.message.body());
-        if (!body) {
-            return body.error();
-        }
-        return from_json(body.value());
+        BOOST_OUTCOME_TRY(body, parse_json_object(request.message.body()));
+        return from_json(body);
     }
     if (type == "application/x-www-form-urlencoded") {
         return from_form(request.message.body());

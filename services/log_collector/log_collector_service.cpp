@@ -36,11 +36,8 @@ Result<StoredLine> stored_line(nlohmann::json record) {
             record[field] = now;
         }
     }
-    auto parsed = log_record_from_json(record);
-    if (!parsed) {
-        return parsed.error();
-    }
-    return StoredLine{parsed.value().record_id, to_json(parsed.value()).dump()};
+    BOOST_OUTCOME_TRY(parsed, log_record_from_json(record));
+    return StoredLine{parsed.record_id, to_json(parsed).dump()};
 }
 
 }  // namespace

@@ -44,10 +44,9 @@ void LogShipper::note_drop(const LogRecord& record) {
     const auto now = std::chrono::steady_clock::now();
     // One line per second at most, so an outage under load does not flood the log.
     if (now - last_drop_log_ >= std::chrono::seconds(1)) {
-        spdlog::warn(
-            "event=log_record_dropped job_id={} dropped_since_last_report={} "
-            "queue_capacity={}",
-            record.input.job_id, drops_since_log_, options_.capacity);
+        spdlog::warn("event=log_record_dropped job_id={} dropped_since_last_report={} "
+                     "queue_capacity={}",
+                     record.input.job_id, drops_since_log_, options_.capacity);
         last_drop_log_ = now;
         drops_since_log_ = 0;
     }
@@ -58,21 +57,18 @@ std::size_t LogShipper::queued() const {
     return queue_.size();
 }
 
-void LogShipper::start() {
-    net::co_spawn(runtime_.executor(), run(), net::detached);
-}
+void LogShipper::start() { net::co_spawn(runtime_.executor(), run(), net::detached); }
 
 Task<bool> LogShipper::send_batch(std::chrono::milliseconds timeout) {
+    // A batch stays under log_collector's body limit (64 KiB) whatever the records' size.
+    constexpr std::size_t kMaxBody = 60 * 1024;
     std::string body = "[";
     std::size_t count = 0;
     {
         std::lock_guard lock(mutex_);
-        const auto most = std::min(queue_.size(), options_.batch_size);
-        // At least one record, then as many as fit.
-        while (count < most &&
-               (count == 0 || body.size() + queue_[count].size() + 2 <= options_.batch_bytes)) {
-            body += count ? "," : "";
-            body += queue_[count];
+        while (count < queue_.size() && count < options_.batch_size &&
+               (count == 0 || body.size() + queue_[count].size() + 2 < kMaxBody)) {
+            body += (count ? "," : "") + queue_[count];
             ++count;
         }
     }
@@ -98,9 +94,9 @@ Task<bool> LogShipper::send_batch(std::chrono::milliseconds timeout) {
         dropped_.add(count);
         co_return false;
     }
-    spdlog::warn(
-        "event=log_batch_failed records={} error=\"{}\"", count,
-        response ? "status " + std::to_string(response.value().status) : response.error().message);
+    spdlog::warn("event=log_batch_failed records={} error=\"{}\"", count,
+                 response ? "status " + std::to_string(response.value().status)
+                          : response.error().message);
     co_return false;
 }
 
@@ -134,9 +130,8 @@ Task<void> LogShipper::run() {
         }
         auto timeout = options_.request_timeout;
         if (stopping) {
-            timeout = std::min(
-                timeout, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
-                             std::chrono::milliseconds(1));
+            timeout = std::min(timeout, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            deadline - now) + std::chrono::milliseconds(1));
         }
         if (co_await send_batch(timeout)) {
             backoff = options_.initial_backoff;

@@ -16,19 +16,15 @@ namespace calcmesh::worker {
 
 /// Sends log records to log_collector in the background, so that a computation never waits
 /// for its log. Records wait in a bounded in-memory queue and go out in batches
-/// (`POST /save_log` with a JSON array of at most `batch_size` records and `batch_bytes`
-/// bytes); a failed batch is retried with exponential backoff,
+/// (`POST /save_log` with a JSON array); a failed batch is retried with exponential backoff,
 /// so a short log_collector outage loses nothing. When the queue is full, new records are
 /// dropped, counted and logged.
 class LogShipper {
-  public:
+public:
     struct Options {
         Url collector;
         std::size_t capacity = 10'000;
         std::size_t batch_size = 256;
-        /// A batch's body stays below this, under log_collector's 64 KiB request limit: a
-        /// larger one would be refused for good (413) and its records lost.
-        std::size_t batch_bytes = 60 * 1024;
         /// How long a record that finds the queue empty waits for others to share its request.
         std::chrono::milliseconds linger{5};
         std::chrono::milliseconds request_timeout{5'000};
@@ -49,7 +45,7 @@ class LogShipper {
     /// Whether the last attempt to reach log_collector succeeded.
     bool collector_reachable() const { return reachable_.load(); }
 
-  private:
+private:
     Task<void> run();
     Task<bool> send_batch(std::chrono::milliseconds timeout);
     void note_drop(const LogRecord& record);

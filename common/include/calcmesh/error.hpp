@@ -1,7 +1,9 @@
 #pragma once
 
 #include <boost/outcome/result.hpp>
+#include <boost/outcome/try.hpp>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,6 +48,9 @@ struct Error {
 template <class T>
 using Result = boost::outcome_v2::basic_result<T, Error, boost::outcome_v2::policy::terminate>;
 
+// On request paths, `BOOST_OUTCOME_TRY(value, expression)` unwraps a Result or returns its
+// error, and `BOOST_OUTCOME_TRYV(expression)` does the same for Result<void>.
+
 /// Shorthand for a failed result, usable where any `Result<T>` is expected.
 inline auto fail(ErrorCode code, std::string message, std::string field = {}) {
     return boost::outcome_v2::failure(Error{code, std::move(message), std::move(field)});
@@ -56,6 +61,8 @@ unsigned http_status(ErrorCode code);
 
 /// Stable wire name of an error code, e.g. "division_by_zero".
 std::string_view error_code_name(ErrorCode code);
+/// The code with that wire name, if any.
+std::optional<ErrorCode> parse_error_code(std::string_view name);
 
 /// The error as the JSON body every service sends: {"error": {"code", "message"[, "field"]}}.
 nlohmann::json error_json(const Error& error);

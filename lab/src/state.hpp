@@ -1,0 +1,51 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace calcmesh::lab {
+
+/// A process the lab started in one of its pods.
+struct LabProcess {
+    std::string pod;
+    std::string name;
+    pid_t pid = 0;
+    std::uint64_t start_time = 0;  ///< tells the process from a later one reusing its pid
+};
+
+/// What a lab has made, written before each thing is made, so that `calcmesh lab down` can
+/// remove everything even after a crash half-way through `up`.
+struct LabState {
+    std::string name;
+    std::string datapath;                 ///< the datapath in force, empty while building
+    std::vector<std::string> namespaces;  ///< every namespace that may exist
+    std::string pin_dir;                  ///< BPF pins under /sys/fs/bpf
+    std::vector<LabProcess> processes;
+};
+
+/// The folder of every lab's run directory (/run/calcmesh-lab).
+std::filesystem::path run_root();
+
+/// The lab's run directory (/run/calcmesh-lab/<name>): state file, hosts file, logs and
+/// service data.
+std::filesystem::path lab_dir(const std::string& name);
+
+/// The lab's BPF pin directory under /sys/fs/bpf.
+std::filesystem::path pin_dir(const std::string& name);
+
+/// Reads a lab's state; nullopt if there is no such lab. Throws std::runtime_error if the file
+/// is unreadable.
+std::optional<LabState> load_state(const std::string& name);
+
+/// Writes the state atomically (temporary file and rename), creating the lab directory.
+void save_state(const LabState& state);
+
+/// The names of the labs that have a state file.
+std::vector<std::string> list_labs();
+
+}  // namespace calcmesh::lab
