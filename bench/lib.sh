@@ -24,16 +24,38 @@ WARMUP=${WARMUP:-1}
 mkdir -p "$OUT"
 [[ -x $CALCMESH ]] || { echo "bench: $CALCMESH not found: build first (make build)" >&2; exit 1; }
 
+# cpu_ticks: "NAME TICKS" for every NAME=PID of $SERVICES (CPU time in 10 ms ticks).
+cpu_ticks() {
+    local pair
+    for pair in ${SERVICES:-}; do
+        echo "${pair%%=*} $(awk '{ print $14 + $15 }' "/proc/${pair#*=}/stat")"
+    done
+}
+
 # bench NAME ARGS...: runs `calcmesh bench ARGS --json`, keeps the report in $OUT/NAME.json and
 # the command in $OUT/NAME.cmd, and prints one line of figures. Fails if the bench refuses.
+# With SERVICES="NAME=PID ...", also writes $OUT/NAME.cpu.json: the CPU time each process (and
+# the bench itself) spent per right answer, in microseconds, over the whole run.
 bench() {
     local name=$1
     shift
     local -a command=(calcmesh bench "$@" --warmup "$WARMUP" --duration "$DURATION" --quiet --json)
     printf '%s\n' "${command[*]}" >"$OUT/$name.cmd"
-    if ! "$CALCMESH" "${command[@]:1}" >"$OUT/$name.json"; then
+    local before TIMEFORMAT='%U %S'
+    before=$(cpu_ticks)
+    if ! { time "$CALCMESH" "${command[@]:1}" >"$OUT/$name.json" 2>"$OUT/$name.err"; } 2>"$OUT/$name.time"; then
+        cat "$OUT/$name.err" >&2
         echo "bench: $name failed: ${command[*]}" >&2
         return 1
+    fi
+    if [[ -n ${SERVICES:-} ]]; then
+        local answers
+        answers=$(jq .ok_with_warmup "$OUT/$name.json")
+        {
+            awk -v n="$answers" '{ printf "calcmesh_bench %.1f\n", ($1 + $2) * 1e6 / n }' "$OUT/$name.time"
+            join <(sort <<<"$before") <(cpu_ticks | sort) |
+                awk -v n="$answers" '{ printf "%s %.1f\n", $1, ($3 - $2) * 1e4 / n }'
+        } | jq -Rn '[inputs | split(" ") | {(.[0]): (.[1] | tonumber)}] | add' >"$OUT/$name.cpu.json"
     fi
     jq -r --arg name "$name" \
         '"\($name): \(.throughput_rps | floor) ok/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, errors \(.errors)"' \

@@ -282,6 +282,7 @@ nlohmann::json to_json(const LoadReport& report) {
         {"duration_s", report.options.duration.count() / 1000.0},
         {"requests", report.ok + report.errors},
         {"ok", report.ok},
+        {"ok_with_warmup", report.successful_total},
         {"errors", report.errors},
         {"wrong", report.wrong},
         {"errors_by_kind", report.by_kind},
