@@ -74,12 +74,17 @@ Result<SubmitRequest> from_form(std::string_view text) {
 
 Result<SubmitRequest> parse_submit_request(const Request& request) {
     const auto type = request.media_type();
-    if (type == "application/json") {
-        BOOST_OUTCOME_TRY(body, parse_json_object(request.message.body()));
+    const auto& text = request.message.body();
+    // `curl -d '{...}'` labels JSON as a form; a form body never starts with '{'.
+    const bool json_as_form = type == "application/x-www-form-urlencoded" &&
+                              text.find_first_not_of(" \t\r\n") != std::string::npos &&
+                              text[text.find_first_not_of(" \t\r\n")] == '{';
+    if (type == "application/json" || json_as_form) {
+        BOOST_OUTCOME_TRY(body, parse_json_object(text));
         return from_json(body);
     }
     if (type == "application/x-www-form-urlencoded") {
-        return from_form(request.message.body());
+        return from_form(text);
     }
     return fail(ErrorCode::unsupported_media_type,
                 "POST /submit takes application/json or application/x-www-form-urlencoded, got " +

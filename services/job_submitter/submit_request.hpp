@@ -19,7 +19,8 @@ struct SubmitRequest {
 
 /// Reads a submission from a JSON object or a form-encoded body with the fields operation,
 /// a, b, mechanism (default http) and wait (default true). Any other field, a missing or
-/// mistyped field, or another content type is an error naming the field.
+/// mistyped field, or another content type is an error naming the field. A JSON object sent
+/// with the form content type (what `curl -d` does by default) is read as JSON.
 Result<SubmitRequest> parse_submit_request(const Request& request);
 
 }  // namespace calcmesh::job_submitter

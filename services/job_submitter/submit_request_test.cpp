@@ -39,6 +39,14 @@ TEST(SubmitRequest, ReadsFormsAndShortNames) {
     EXPECT_TRUE(submit.wait);
 }
 
+TEST(SubmitRequest, ReadsJsonSentWithTheFormContentType) {
+    const auto submit = parse("application/x-www-form-urlencoded",
+                              R"( {"operation":"sub","a":5,"b":7,"mechanism":"http"})")
+                            .value();
+    EXPECT_EQ(submit.operation, Operation::subtraction);
+    EXPECT_EQ(submit.b, 7);
+}
+
 TEST(SubmitRequest, MechanismDefaultsToHttp) {
     EXPECT_EQ(parse("application/json", R"({"operation":"add","a":1,"b":2})").value().mechanism,
               Mechanism::http);

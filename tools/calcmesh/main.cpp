@@ -2,6 +2,7 @@
 
 #include "calcmesh/bench/command.hpp"
 #include "calcmesh/command.hpp"
+#include "calcmesh/kube/deploy_command.hpp"
 #include "calcmesh/lab/lab_command.hpp"
 #include "commands.hpp"
 
@@ -13,5 +14,6 @@ int main(int argc, char** argv) {
     calcmesh::tools::add_client_commands(app);
     calcmesh::bench::add_bench_command(app);
     calcmesh::add_lab_command(app);
+    calcmesh::kube::add_deploy_command(app);
     return calcmesh::run_commands(app, argc, argv);
 }

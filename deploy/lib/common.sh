@@ -1,0 +1,76 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables are used by the scripts that source this file
+# Shared by the deploy scripts: the pinned versions, the four clusters, and how commands run.
+# Every command that changes something goes through `run`, which prints it first and, with
+# --dry-run, only prints it. Under --dry-run nothing is queried either: the scripts print the
+# commands of a run that starts from nothing.
+
+# Cilium 1.19 is the last release with Kafka-aware L7 policy rules (deprecated in 1.19, removed
+# in 1.20), which the policy demonstration uses; 1.19.5 is the patch release this kit was
+# written against.
+readonly CILIUM_VERSION=1.19.5
+readonly KUBERNETES_VERSION=v1.34.0
+readonly IMAGE=localhost/calcmesh:0.1.0
+readonly NAMESPACE=calcmesh
+# Name and id of each cluster; also in deploy/cilium/<name>.yaml (checked by calcmesh deploy check).
+readonly CLUSTERS=(c1-client c2-kafka c3a-workers c3b-workers)
+# One docker network for all minikube profiles: the nodes of all clusters share one L2 segment,
+# which native routing (autoDirectNodeRoutes) needs.
+readonly DOCKER_NETWORK=calcmesh
+
+deploy_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo_dir=$(cd "$deploy_dir/.." && pwd)
+# Where the scripts keep what they make (the image archive); removed by deploy/down.
+state_dir="$repo_dir/.run/deploy"
+dry_run=0
+
+log() {
+    printf '==> %s\n' "$*"
+}
+
+die() {
+    printf '%s: %s\n' "$(basename "$0")" "$*" >&2
+    exit 1
+}
+
+# Prints a command, quoted so that it can be pasted into a shell, then runs it unless --dry-run.
+run() {
+    printf '+'
+    printf ' %q' "$@"
+    printf '\n'
+    if ((dry_run)); then
+        return 0
+    fi
+    "$@"
+}
+
+# Runs a read-only query and returns its status; under --dry-run it runs nothing and fails, so
+# that the script takes the path of a fresh start.
+query() {
+    if ((dry_run)); then
+        return 1
+    fi
+    "$@" >/dev/null 2>&1
+}
+
+# Fails unless each named tool is on PATH (skipped under --dry-run, which needs none).
+require() {
+    ((dry_run)) && return 0
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "needs '$tool' on PATH (see docs/deploy.md, Prerequisites)"
+    done
+}
+
+# The container engine: $CALCMESH_ENGINE, else docker, else podman.
+container_engine() {
+    if [[ -n ${CALCMESH_ENGINE:-} ]]; then
+        echo "$CALCMESH_ENGINE"
+    elif ((dry_run)) || command -v docker >/dev/null; then
+        echo docker
+    elif command -v podman >/dev/null; then
+        echo podman
+    else
+        die "needs docker or podman on PATH"
+    fi
+}
