@@ -32,6 +32,16 @@ cpu_ticks() {
     done
 }
 
+# quoted WORD...: the words as one command line that a shell reads back as the same words.
+quoted() {
+    local word line=''
+    for word in "$@"; do
+        [[ $word =~ ^[A-Za-z0-9_./:=,+-]+$ ]] || word="'${word//\'/\'\\\'\'}'"
+        line+="${line:+ }$word"
+    done
+    printf '%s\n' "$line"
+}
+
 # bench NAME ARGS...: runs `calcmesh bench ARGS --json`, keeps the report in $OUT/NAME.json and
 # the command in $OUT/NAME.cmd, and prints one line of figures. Fails if the bench refuses.
 # With SERVICES="NAME=PID ...", also writes $OUT/NAME.cpu.json: the CPU time each process (and
@@ -40,7 +50,7 @@ bench() {
     local name=$1
     shift
     local -a command=(calcmesh bench "$@" --warmup "$WARMUP" --duration "$DURATION" --quiet --json)
-    printf '%s\n' "${command[*]}" >"$OUT/$name.cmd"
+    quoted "${command[@]}" >"$OUT/$name.cmd"
     local before TIMEFORMAT='%U %S'
     before=$(cpu_ticks)
     if ! { time "$CALCMESH" "${command[@]:1}" >"$OUT/$name.json" 2>"$OUT/$name.err"; } 2>"$OUT/$name.time"; then
