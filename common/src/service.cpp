@@ -1,9 +1,10 @@
 #include "calcmesh/service.hpp"
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <unistd.h>
 
 #include <array>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -58,11 +59,48 @@ void CommonConfig::resolve_defaults(const std::string& service) {
     }
 }
 
+namespace {
+
+/// Writes log lines to a fully buffered stderr. spdlog's own stderr sink flushes every line,
+/// which under load costs one write system call per request for the access log alone (about
+/// 15 % of job_submitter's CPU time); buffered lines go out in a few writes.
+class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    BufferedStderrSink() {
+        // Static: stderr keeps using the buffer until the process exits.
+        static std::array<char, 64 * 1024> buffer{};
+        std::setvbuf(stderr, buffer.data(), _IOFBF, buffer.size());
+    }
+    ~BufferedStderrSink() override { std::fflush(stderr); }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& message) override {
+        spdlog::memory_buf_t line;
+        formatter_->format(message, line);
+        std::fwrite(line.data(), 1, line.size(), stderr);
+        if (message.time - last_flush_ >= std::chrono::milliseconds(100)) {
+            flush_();
+        }
+    }
+    void flush_() override {
+        std::fflush(stderr);
+        last_flush_ = spdlog::log_clock::now();
+    }
+
+private:
+    spdlog::log_clock::time_point last_flush_{};
+};
+
+}  // namespace
+
 void setup_logging(const std::string& service, const std::string& level) {
-    auto logger = spdlog::stderr_logger_mt(service);
+    auto logger = std::make_shared<spdlog::logger>(service, std::make_shared<BufferedStderrSink>());
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %n %v", spdlog::pattern_time_type::utc);
     logger->set_level(spdlog::level::from_str(level));
-    logger->flush_on(spdlog::level::trace);
+    // Warnings and errors are written at once; other lines within 100 ms under traffic and
+    // within a second when it is quiet.
+    logger->flush_on(spdlog::level::warn);
+    spdlog::flush_every(std::chrono::seconds(1));
     spdlog::set_default_logger(std::move(logger));
 }
 

@@ -122,6 +122,10 @@ Task<void> LogShipper::run() {
             // enqueue() or flush() cancels this wait.
             wakeup_.expires_at(std::chrono::steady_clock::time_point::max());
             co_await wakeup_.async_wait(net::redirect_error(net::use_awaitable, ignored));
+            // Let the records of the next moments join the first one: one request (and one
+            // fdatasync at log_collector) for several records, not one each.
+            wakeup_.expires_after(options_.linger);
+            co_await wakeup_.async_wait(net::redirect_error(net::use_awaitable, ignored));
             continue;
         }
         auto timeout = options_.request_timeout;

@@ -25,6 +25,8 @@ public:
         Url collector;
         std::size_t capacity = 10'000;
         std::size_t batch_size = 256;
+        /// How long a record that finds the queue empty waits for others to share its request.
+        std::chrono::milliseconds linger{5};
         std::chrono::milliseconds request_timeout{5'000};
         std::chrono::milliseconds initial_backoff{100};
         std::chrono::milliseconds max_backoff{5'000};

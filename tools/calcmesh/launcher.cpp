@@ -152,6 +152,8 @@ void Launcher::stop(std::chrono::milliseconds grace) {
 
 void Launcher::pump_output() {
     std::map<int, std::pair<std::string, std::string>> open;  // fd -> name, partial line
+    // Large reads: under load the services write many lines at once.
+    std::vector<char> buffer(64 * 1024);
     bool quitting = false;
     for (;;) {
         {
@@ -183,21 +185,26 @@ void Launcher::pump_output() {
                 }
                 continue;
             }
-            char buffer[4096];
-            const auto got = ::read(fds[i].fd, buffer, sizeof buffer);
+            const auto got = ::read(fds[i].fd, buffer.data(), buffer.size());
             auto& [name, partial] = open[fds[i].fd];
             if (got > 0) {
-                partial.append(buffer, static_cast<std::size_t>(got));
+                partial.append(buffer.data(), static_cast<std::size_t>(got));
             }
+            const std::string prefix = std::string(prefix_width_ - name.size(), ' ') + name + " | ";
+            std::string lines;
+            std::size_t start = 0;
             std::size_t newline;
-            std::lock_guard lock(output_mutex_);
-            while ((newline = partial.find('\n')) != std::string::npos || (got <= 0 && !partial.empty())) {
+            while ((newline = partial.find('\n', start)) != std::string::npos ||
+                   (got <= 0 && start < partial.size())) {
                 const auto end = newline == std::string::npos ? partial.size() : newline;
-                std::cout << std::string(prefix_width_ - name.size(), ' ') << name << " | "
-                          << partial.substr(0, end) << '\n';
-                partial.erase(0, std::min(partial.size(), end + 1));
+                lines += prefix;
+                lines.append(partial, start, end - start);
+                lines += '\n';
+                start = std::min(partial.size(), end + 1);
             }
-            std::cout.flush();
+            partial.erase(0, start);
+            std::lock_guard lock(output_mutex_);
+            std::cout << lines << std::flush;
             if (got <= 0) {
                 open.erase(fds[i].fd);
             }

@@ -1,5 +1,6 @@
 #include <filesystem>
 
+#include "calcmesh/bench/command.hpp"
 #include "calcmesh/command.hpp"
 #include "calcmesh/kube/deploy_command.hpp"
 #include "calcmesh/lab/lab_command.hpp"
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
     const auto own_directory = std::filesystem::canonical("/proc/self/exe").parent_path().string();
     calcmesh::tools::add_up_command(app, own_directory);
     calcmesh::tools::add_client_commands(app);
+    calcmesh::bench::add_bench_command(app);
     calcmesh::add_lab_command(app);
     calcmesh::add_observe_commands(app);
     calcmesh::kube::add_deploy_command(app);
