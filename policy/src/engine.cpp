@@ -1,8 +1,9 @@
 #include "calcmesh/policy/engine.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <regex>
-#include <set>
 
 namespace calcmesh::policy {
 
@@ -98,8 +99,7 @@ void add_entries(DirectionPolicy& target, const Policy& policy, const PeerRule& 
         }
         return;
     }
-    for (std::size_t k = 0; k < rule.to_ports.size(); ++k) {
-        const PortRule& port_rule = rule.to_ports[k];
+    for (const PortRule& port_rule : rule.to_ports) {
         std::optional<L7Rules> l7;
         if (port_rule.rules && !port_rule.rules->kind().empty()) {
             l7 = port_rule.rules;
@@ -134,7 +134,7 @@ bool http_matches(const HttpRule& rule, const Request& request) {
         return pattern.empty() ||
                std::regex_match(value, std::regex(pattern, std::regex::extended));
     };
-    // A request carries no headers here: a rule that requires one never matches.
+    // A Request states no host and no headers: a rule that constrains them never matches.
     return rule.headers.empty() && rule.host.empty() && whole(rule.method, request.method) &&
            whole(rule.path, request.path);
 }
@@ -151,8 +151,13 @@ bool kafka_matches(const KafkaRule& rule, const Request& request) {
         if (std::find(keys.begin(), keys.end(), request.api_key) == keys.end()) {
             return false;
         }
-    } else if (!rule.api_key.empty() && rule.api_key != request.api_key) {
-        return false;
+    } else if (!rule.api_key.empty()) {
+        std::string key = rule.api_key;  // case-insensitive, as Cilium reads it
+        std::transform(key.begin(), key.end(), key.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (key != request.api_key) {
+            return false;
+        }
     }
     return rule.topic.empty() || !kafka_key_has_topics(request.api_key) ||
            rule.topic == request.topic;

@@ -183,6 +183,21 @@ TEST(Engine, AnL4AllowOfTheSamePeerAndPortOverridesL7Rules) {
     EXPECT_EQ(findings[0].where,
               "a.yaml: CiliumNetworkPolicy calcmesh/l7: spec.ingress[0].toPorts[0]");
     EXPECT_NE(findings[0].message.find("its L7 rules have no effect"), std::string::npos);
+
+    const auto kinds = policies(cnp("l7", kComputeOnly) +
+                                cnp("kafka", R"(  endpointSelector: {matchLabels: {app: server}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: client}}]
+      toPorts:
+        - ports: [{port: "8080", protocol: TCP}]
+          rules: {kafka: [{role: produce}]})"));
+    const auto clash = lint(kinds, pods());
+    ASSERT_EQ(clash.size(), 2u);  // one from each side
+    EXPECT_EQ(
+        clash[0].to_string(),
+        "a.yaml: CiliumNetworkPolicy calcmesh/l7: spec.ingress[0].toPorts[0]: L7 rules of two "
+        "kinds for a/client on 8080/TCP: Cilium rejects http and kafka rules (a.yaml: "
+        "CiliumNetworkPolicy calcmesh/kafka: spec.ingress[0].toPorts[0]) on one port");
 }
 
 TEST(Engine, EntitiesMatchTheirPeers) {

@@ -1,6 +1,7 @@
 #include "calcmesh/policy/lint.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -230,8 +231,17 @@ std::vector<Finding> lint(const PolicySet& set, const Inventory& inventory,
         }
     }
 
+    // L7 rules against the other allows of the same pod, direction, peer and port: one finding
+    // per pair of rules, naming the first peer it concerns.
     const CompiledPolicy compiled = compile(set, inventory, options);
-    std::set<std::string> reported;
+    struct Clash {
+        std::string where;
+        std::string message;  ///< what follows the first peer
+        std::string first_peer;
+        std::size_t peers = 0;
+    };
+    std::map<std::string, Clash> clashes;
+    std::vector<std::string> clash_order;
     for (std::size_t e = 0; e < inventory.size(); ++e) {
         for (const Direction direction : {Direction::ingress, Direction::egress}) {
             const auto& entries = compiled.endpoints[e][direction].entries;
@@ -241,29 +251,36 @@ std::vector<Finding> lint(const PolicySet& set, const Inventory& inventory,
                 }
                 for (const Entry& b : entries) {
                     if (&a == &b || b.deny || !peers_overlap(a.peer, b.peer) ||
-                        !ports_overlap(a, b)) {
+                        !ports_overlap(a, b) || (b.l7 && a.l7->kind() == b.l7->kind())) {
                         continue;
                     }
-                    std::string message;
-                    if (!b.l7) {
-                        message = "its L7 rules have no effect for " + a.peer.to_string(inventory) +
-                                  " on " + port_text(a) + ": " + b.rule.to_string() +
-                                  " allows that peer and port without L7 rules";
-                    } else if (a.l7->kind() != b.l7->kind()) {
-                        message = std::string(a.l7->kind()) + " rules meet " +
-                                  std::string(b.l7->kind()) + " rules of " + b.rule.to_string() +
-                                  " for " + a.peer.to_string(inventory) + " on " + port_text(a) +
-                                  ": Cilium rejects L7 rules of two kinds on one port";
-                    } else {
-                        continue;
+                    const std::string key = a.rule.to_string() + "|" + b.rule.to_string();
+                    auto [it, added] = clashes.try_emplace(key);
+                    Clash& clash = it->second;
+                    if (added) {
+                        clash_order.push_back(key);
+                        clash.where = a.rule.to_string();
+                        clash.first_peer = a.peer.to_string(inventory) + " on " + port_text(a);
+                        clash.message = !b.l7
+                                            ? ": " + b.rule.to_string() +
+                                                  " allows that peer and port without L7 rules"
+                                            : ": Cilium rejects " + std::string(a.l7->kind()) +
+                                                  " and " + std::string(b.l7->kind()) + " rules (" +
+                                                  b.rule.to_string() + ") on one port";
                     }
-                    const std::string where = a.rule.to_string();
-                    if (reported.insert(where + message).second) {
-                        findings.push_back({where, message});
-                    }
+                    ++clash.peers;
                 }
             }
         }
+    }
+    for (const auto& key : clash_order) {
+        const Clash& clash = clashes[key];
+        const bool shadowed = clash.message.ends_with("without L7 rules");
+        const std::string more =
+            clash.peers > 1 ? " (and " + std::to_string(clash.peers - 1) + " more)" : "";
+        findings.push_back({clash.where, std::string(shadowed ? "its L7 rules have no effect for "
+                                                              : "L7 rules of two kinds for ") +
+                                             clash.first_peer + more + clash.message});
     }
     return findings;
 }

@@ -40,7 +40,8 @@
 ///    Kafka TOPIC_AUTHORIZATION_FAILED). An allow of the same peer and port without L7 rules
 ///    lets every request through: the L7 rules then have no effect for that peer.
 ///  - HTTP method, path and host are POSIX extended regular expressions matched against the
-///    whole value; the path is the request's :path, query string included.
+///    whole value; the path is the request's :path, query string included. A Request states no
+///    host, headers, Kafka client id or API version: a rule that constrains them never matches.
 ///  - Named ports resolve against the endpoint's own ports for ingress and the peer's for egress.
 ///  - Entities: `all` is every peer; `cluster` is the local cluster's endpoints plus host,
 ///    remote-node, kube-apiserver, health, init, unmanaged and ingress; others are themselves.
