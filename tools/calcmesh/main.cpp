@@ -4,6 +4,7 @@
 #include "calcmesh/command.hpp"
 #include "calcmesh/kube/deploy_command.hpp"
 #include "calcmesh/lab/lab_command.hpp"
+#include "calcmesh/policy/policy_command.hpp"
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
@@ -15,5 +16,6 @@ int main(int argc, char** argv) {
     calcmesh::bench::add_bench_command(app);
     calcmesh::add_lab_command(app);
     calcmesh::kube::add_deploy_command(app);
+    calcmesh::policy::add_policy_command(app);
     return calcmesh::run_commands(app, argc, argv);
 }
