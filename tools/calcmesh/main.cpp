@@ -5,6 +5,7 @@
 #include "calcmesh/kube/deploy_command.hpp"
 #include "calcmesh/lab/lab_command.hpp"
 #include "calcmesh/observe/observe_command.hpp"
+#include "calcmesh/policy/policy_command.hpp"
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
@@ -17,5 +18,6 @@ int main(int argc, char** argv) {
     calcmesh::add_lab_command(app);
     calcmesh::add_observe_commands(app);
     calcmesh::kube::add_deploy_command(app);
+    calcmesh::policy::add_policy_command(app);
     return calcmesh::run_commands(app, argc, argv);
 }
