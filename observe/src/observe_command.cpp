@@ -10,6 +10,8 @@
 #include "client.hpp"
 #include "collector.hpp"
 #include "filter.hpp"
+#include "lab.hpp"
+#include "lab_policy.hpp"
 #include "printer.hpp"
 #include "serve.hpp"
 #include "service_map.hpp"
@@ -20,12 +22,12 @@ namespace {
 
 // Failures are one line on stderr and exit code 1, as in `calcmesh lab`.
 template <class Fn>
-std::function<int()> guarded(Fn fn) {
-    return [fn = std::move(fn)]() -> int {
+std::function<int()> guarded(Fn fn, std::string command = "calcmesh observe") {
+    return [fn = std::move(fn), command = std::move(command)]() -> int {
         try {
             return fn();
         } catch (const std::exception& error) {
-            std::cerr << "calcmesh observe: " << error.what() << '\n';
+            std::cerr << command << ": " << error.what() << '\n';
             return 1;
         }
     };
@@ -132,9 +134,49 @@ int print_status(const ObserveOptions& options) {
     return 0;
 }
 
+// `calcmesh lab policy`: registered here, beside the collector that audits the policy's L7
+// rules, so that the lab itself does not depend on the policy engine.
+void add_lab_policy_command(CLI::App& app) {
+    struct Options {
+        std::string lab = "cm";
+        std::vector<std::filesystem::path> files;
+    };
+    auto options = std::make_shared<Options>();
+    const auto topology = [options] {
+        lab::require_lab(options->lab);
+        return lab::Topology(options->lab);
+    };
+    auto* policy = app.get_subcommand("lab")->add_subcommand(
+        "policy", "Enforce Cilium network policies on a running lab (L7 rules are audited)");
+    policy->require_subcommand(1);
+    auto* apply = add_command(
+        *policy, "apply",
+        "Compile policy files for the lab's pods and write every node's policy maps; a file "
+        "applies to the cluster its name says (c1-client.yaml)",
+        guarded([options, topology] {
+            observe::apply_lab_policy(topology(), options->files, std::cout);
+            return 0;
+        }, "calcmesh lab policy apply"));
+    auto* remove = add_command(
+        *policy, "remove", "Take back the given applied files, or all of them: everything passes",
+        guarded([options, topology] {
+            observe::remove_lab_policy(topology(), options->files, std::cout);
+            return 0;
+        }, "calcmesh lab policy remove"));
+    for (auto* command : {apply, remove}) {
+        command->add_option("--name", options->lab, "The lab")
+            ->envname("CALCMESH_LAB")
+            ->capture_default_str();
+    }
+    apply->add_option("files", options->files, "Policy files (CiliumNetworkPolicy YAML)")
+        ->required();
+    remove->add_option("files", options->files, "Applied files to take back (default: all)");
+}
+
 }  // namespace
 
 void add_observe_commands(CLI::App& app) {
+    add_lab_policy_command(app);
     auto options = std::make_shared<ObserveOptions>();
     auto* observe = add_command(
         app, "observe",

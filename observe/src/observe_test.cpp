@@ -10,14 +10,17 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "calcmesh/policy/matrix.hpp"
 #include "flow_stage.hpp"
 #include "identity.hpp"
 #include "lab.hpp"
+#include "lab_policy.hpp"
 
 namespace calcmesh::observe {
 namespace {
@@ -111,6 +114,126 @@ class ObserveLab : public ::testing::Test {
                           std::to_string(kPerfPort), "--transactions", "20", "--warmup", "1",
                           "--timeout-ms", "1000"});
         return result.exit_code == 0;
+    }
+
+    // The shipped policies, as deploy/render renders them for each cluster.
+    static std::vector<std::string> shipped_policies() {
+        std::vector<std::string> files;
+        for (const auto& cluster : topology().clusters()) {
+            files.push_back(
+                fmt::format("{}/policies/{}.yaml", CALCMESH_RENDERED_DIR, cluster.name));
+        }
+        return files;
+    }
+
+    static lab::CommandResult lab_policy(const std::string& verb,
+                                         const std::vector<std::string>& files) {
+        std::vector<std::string> argv = {bin("calcmesh"), "lab", "policy", verb, "--name", name_};
+        argv.insert(argv.end(), files.begin(), files.end());
+        return lab::run(argv);
+    }
+
+    static void apply_shipped_policies() {
+        const auto applied = lab_policy("apply", shipped_policies());
+        ASSERT_EQ(applied.exit_code, 0) << applied.errors;
+        ASSERT_NE(applied.output.find("applied"), std::string::npos) << applied.output;
+    }
+
+    static std::vector<policy::IntendedFlow> intended_flows() {
+        const auto path = fs::path(CALCMESH_SOURCE_DIR) / "deploy/kubernetes/policies" /
+                          "intended-matrix.yaml";
+        std::ifstream file(path);
+        const std::string yaml((std::istreambuf_iterator<char>(file)), {});
+        auto flows = policy::parse_intended(path.string(), yaml);
+        EXPECT_TRUE(flows.has_value()) << flows.error().message;
+        return flows.has_value() ? flows.value() : std::vector<policy::IntendedFlow>{};
+    }
+
+    // One TCP connection the lab can make: from a pod (or the world, the client pod) to the
+    // port of another pod's service, and whether the intended matrix lists it.
+    struct Probe {
+        std::string from;  ///< a pod, or "world"
+        std::string to;
+        int port = 0;
+        bool intended = false;
+    };
+
+    // Every pair of the lab, judged by the intended matrix: what it lists passes, the rest not.
+    static std::vector<Probe> intended_probes() {
+        const auto flows = intended_flows();
+        const auto inventory = lab_inventory(topology());
+        const auto cluster_of = [&](const std::string& name) {
+            for (const auto& endpoint : inventory) {
+                if (endpoint.name == name)
+                    return endpoint.cluster;
+            }
+            return std::string("world");
+        };
+        // The matrix names the broker after its StatefulSet's pod.
+        const auto names = [](const std::vector<std::string>& list, const std::string& pod) {
+            const auto name = pod == "kafka" ? std::string("kafka-0") : pod;
+            return std::any_of(list.begin(), list.end(), [&](const std::string& item) {
+                return item == name || (item == "*" && pod != "world");
+            });
+        };
+        std::vector<std::string> sources = {"world"};
+        for (const auto& endpoint : inventory)
+            sources.push_back(endpoint.name);
+        std::vector<Probe> probes;
+        for (const auto& from : sources) {
+            for (const auto& to : inventory) {
+                if (to.name == from || to.ports.empty())
+                    continue;
+                const auto& port = to.ports.front();
+                const bool intended = std::any_of(flows.begin(), flows.end(), [&](const auto& f) {
+                    return f.protocol == policy::Protocol::tcp &&
+                           (f.port == port.name || f.port == std::to_string(port.port)) &&
+                           names(f.from, from) && names(f.to, to.name) &&
+                           (!f.same_cluster || cluster_of(from) == to.cluster);
+                });
+                probes.push_back({from, to.name, port.port, intended});
+            }
+        }
+        return probes;
+    }
+
+    // Which probes open a TCP connection (within 2 s); each source probes concurrently.
+    static std::map<std::string, bool> connect_all(const std::vector<Probe>& probes) {
+        std::map<std::string, std::string> scripts;
+        for (const auto& probe : probes) {
+            scripts[probe.from] += fmt::format(
+                "(timeout 2 bash -c 'exec 3<>/dev/tcp/{}/{}' 2>/dev/null && echo '{} ok' || "
+                "echo '{} no') &\n",
+                topology().pod(probe.to).ip.str(), probe.port, probe.to, probe.to);
+        }
+        std::vector<std::pair<std::string, std::future<lab::CommandResult>>> runs;
+        for (const auto& [from, script] : scripts) {
+            runs.emplace_back(from, std::async(std::launch::async, [from, script] {
+                                  return in_pod(from == "world" ? "client" : from,
+                                                {"bash", "-c", script + "wait"});
+                              }));
+        }
+        std::map<std::string, bool> connected;
+        for (auto& [from, run] : runs) {
+            std::istringstream output(run.get().output);
+            std::string to, result;
+            while (output >> to >> result)
+                connected[from + " -> " + to] = result == "ok";
+        }
+        return connected;
+    }
+
+    // The flow stage's policy maps of every node, as bpftool prints them.
+    static std::string policy_maps() {
+        std::string dump;
+        for (const auto& node : topology().nodes()) {
+            for (const char* map : {"policy", "policy_modes"}) {
+                dump += lab::run({"bpftool", "-j", "map", "dump", "pinned",
+                                  lab::node_pin_dir(topology(), node) + "/" + map})
+                            .output;
+            }
+        }
+        return dump;
     }
 
     static inline std::string name_;
@@ -341,6 +464,162 @@ TEST_F(ObserveLab, LivePageShowsTheMapInChromium) {
     EXPECT_EQ(lab::run(shot).exit_code, 0);
     EXPECT_TRUE(fs::exists(dir / "page.png"));
     fs::remove_all(dir);
+}
+
+// The shipped policies, compiled for the lab's pods and enforced by the flow stage: every pair
+// of the lab connects exactly where the intended matrix says, a refused connection is observed
+// as DROPPED with a policy reason and the clusters of both sides, and jobs still run.
+TEST_F(ObserveLab, ShippedPoliciesEnforceTheIntendedMatrix) {
+    apply_shipped_policies();
+    const auto probes = intended_probes();
+    std::vector<std::string> files;
+    for (const auto& file : shipped_policies())
+        files.push_back(file);
+    const auto compiled = compile_lab_policy(topology(), {files.begin(), files.end()});
+    std::map<std::string, std::size_t> index;
+    for (std::size_t i = 0; i < compiled.inventory.size(); ++i)
+        index[compiled.inventory[i].name] = i;
+    const auto connected = connect_all(probes);
+    int allowed = 0, denied = 0;
+    for (const auto& probe : probes) {
+        const auto pair = probe.from + " -> " + probe.to;
+        SCOPED_TRACE(fmt::format("{}:{}", pair, probe.port));
+        const auto from = probe.from == "world" ? policy::Peer::of(policy::Entity::world)
+                                                : policy::Peer::of(index.at(probe.from));
+        const auto decision = policy::decide(compiled.compiled, from,
+                                             policy::Peer::of(index.at(probe.to)), probe.port,
+                                             policy::Protocol::tcp);
+        EXPECT_EQ(decision.connects(), probe.intended) << "the engine disagrees with the matrix";
+        ASSERT_TRUE(connected.contains(pair));
+        EXPECT_EQ(connected.at(pair), probe.intended);
+        ++(probe.intended ? allowed : denied);
+    }
+    EXPECT_GT(allowed, 10);
+    EXPECT_GT(denied, 30);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+
+    const lab::Identities identities(topology());
+    std::map<std::string, std::string> cluster_of = {{"", ""}};
+    for (const auto& pod : identities.pods())
+        cluster_of[pod.pod] = pod.cluster;
+    std::set<std::string> dropped;
+    for (const auto& line : flows({"--verdict", "DROPPED"})) {
+        if (!line.contains("flow"))
+            continue;
+        const auto& flow = line.at("flow");
+        const auto reason = flow.at("drop_reason_desc").get<std::string>();
+        EXPECT_TRUE(reason == "POLICY_DENIED" || reason == "POLICY_DENY") << reason;
+        const auto source = flow.at("source").value("pod_name", "");
+        const auto destination = flow.at("destination").value("pod_name", "");
+        EXPECT_EQ(flow.at("source").value("cluster_name", ""), cluster_of.at(source));
+        EXPECT_EQ(flow.at("destination").value("cluster_name", ""), cluster_of.at(destination));
+        dropped.insert(fmt::format("{} -> {}:{}", source.empty() ? "world" : source, destination,
+                                   flow.at("l4").at("TCP").value("destination_port", 0)));
+    }
+    for (const auto& probe : probes) {
+        if (!probe.intended) {
+            const auto flow = fmt::format("{} -> {}:{}", probe.from, probe.to, probe.port);
+            EXPECT_TRUE(dropped.contains(flow)) << "no DROPPED flow for " << flow;
+        }
+    }
+    const auto compact = observe({"--verdict", "DROPPED", "--last", "3"});
+    EXPECT_NE(compact.find("DROPPED (Policy denied"), std::string::npos) << compact;
+
+    // What the system needs still works, across clusters, by HTTP and by Kafka.
+    for (const char* mechanism : {"http", "kafka"})
+        EXPECT_EQ(submit("multiplication", mechanism).value("result", -1), 48) << mechanism;
+}
+
+// L7 rules are not enforced (no proxy): every request of the matrix reaches the service, and
+// the observer reports those the rules refuse as AUDIT, the others as FORWARDED.
+TEST_F(ObserveLab, L7RulesAreAuditedAsTheMatrixSays) {
+    apply_shipped_policies();
+    const auto inventory = lab_inventory(topology());
+    const auto port_of = [&](const std::string& pod) {
+        for (const auto& endpoint : inventory) {
+            if (endpoint.name == pod)
+                return endpoint.ports.front().port;
+        }
+        return 0;
+    };
+    struct Sent {
+        std::string from, to, method, path;
+        std::string verdict;
+    };
+    std::vector<Sent> sent;
+    for (const auto& flow : intended_flows()) {
+        const auto& from = flow.from.front();
+        const auto& to = flow.to.front();
+        // Requests between parties the lab has (not the nodes' probes, not the platform's
+        // pods), over HTTP: the Kafka L7 rules are optional and not in the shipped files.
+        if ((from != "world" && port_of(from) == 0) || port_of(to) == 0 || to == "kafka")
+            continue;
+        for (const auto& [requests, verdict] :
+             {std::pair{&flow.allow, "FORWARDED"}, std::pair{&flow.deny, "AUDIT"}}) {
+            for (const auto& request : *requests) {
+                const auto space = request.find(' ');
+                Sent one{from, to, request.substr(0, space), request.substr(space + 1), verdict};
+                const auto result = in_pod(
+                    from == "world" ? "client" : from,
+                    {"curl", "-s", "-o", "/dev/null", "--path-as-is", "--max-time", "3", "-X",
+                     one.method, fmt::format("http://{}:{}{}", to, port_of(to), one.path)});
+                EXPECT_EQ(result.exit_code, 0) << request << " was not answered";
+                sent.push_back(one);
+            }
+        }
+    }
+    ASSERT_GT(sent.size(), 20u);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const auto observed = flows({"--protocol", "http"});
+    for (const auto& one : sent) {
+        SCOPED_TRACE(fmt::format("{} -> {}: {} {}", one.from, one.to, one.method, one.path));
+        int found = 0;
+        for (const auto& line : observed) {
+            const auto& flow = line.at("flow");
+            const auto& http = flow.at("l7").at("http");
+            const auto url = http.value("url", "");
+            if (flow.at("l7").at("type") != "REQUEST" || http.value("method", "") != one.method ||
+                flow.at("destination").value("pod_name", "") != one.to ||
+                flow.at("source").value("pod_name", "world") != one.from ||
+                !url.ends_with(fmt::format(":{}{}", port_of(one.to), one.path)))
+                continue;
+            ++found;
+            EXPECT_EQ(flow.at("verdict"), one.verdict);
+        }
+        EXPECT_GT(found, 0) << "the request was not observed";
+    }
+    const auto audited = observe({"--verdict", "AUDIT", "--last", "3"});
+    EXPECT_NE(audited.find("L7 http-request AUDIT"), std::string::npos) << audited;
+}
+
+// A wrong file changes nothing in the maps; `remove` gives full connectivity back.
+TEST_F(ObserveLab, BadPolicyChangesNothingAndRemoveRestoresConnectivity) {
+    apply_shipped_policies();
+    const auto before = policy_maps();
+    const auto dir = fs::temp_directory_path() / (name_ + "-policy");
+    fs::create_directories(dir);
+    {
+        std::ifstream shipped(shipped_policies()[2]);
+        std::string yaml((std::istreambuf_iterator<char>(shipped)), {});
+        const auto at = yaml.find("endpointSelector");
+        ASSERT_NE(at, std::string::npos);
+        yaml.replace(at, 16, "endpointSelektor");
+        std::ofstream(dir / "c3a-workers.yaml") << yaml;
+    }
+    const auto bad = lab_policy("apply", {(dir / "c3a-workers.yaml").string()});
+    fs::remove_all(dir);
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_NE(bad.errors.find("c3a-workers.yaml"), std::string::npos) << bad.errors;
+    EXPECT_NE(bad.errors.find("endpointSelektor"), std::string::npos) << bad.errors;
+    EXPECT_EQ(policy_maps(), before);
+
+    const auto removed = lab_policy("remove", {});
+    ASSERT_EQ(removed.exit_code, 0) << removed.errors;
+    const auto probes = intended_probes();
+    const auto connected = connect_all(probes);
+    for (const auto& probe : probes)
+        EXPECT_TRUE(connected.at(probe.from + " -> " + probe.to)) << probe.from << " -> " << probe.to;
+    EXPECT_EQ(policy_maps().find("\"key\""), std::string::npos) << "policy maps not empty";
 }
 
 }  // namespace
