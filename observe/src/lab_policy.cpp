@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
-#include <tuple>
 #include <stdexcept>
+#include <tuple>
 
 #include "client.hpp"
 #include "identity.hpp"
@@ -250,10 +250,9 @@ LabPolicy compile_lab_policy(const lab::Topology& topology, const std::vector<fs
                 }
                 for (const auto peer : peer_identities(entry.peer, identity_of)) {
                     for (int port = entry.port; port <= last; ++port) {
-                        add({identity_of[i], lab_direction, peer,
-                                        static_cast<std::uint16_t>(port),
-                                        ip_protocol(entry.protocol), entry.deny, entry.l7,
-                                        number(entry.rules)});
+                        add({identity_of[i], lab_direction, peer, static_cast<std::uint16_t>(port),
+                             ip_protocol(entry.protocol), entry.deny, entry.l7,
+                             number(entry.rules)});
                     }
                 }
             }

@@ -25,9 +25,9 @@ policy::Inventory lab_inventory(const lab::Topology& topology);
 struct LabPolicy {
     policy::Inventory inventory;
     policy::CompiledPolicy compiled;
-    lab::EnforcedPolicy enforced;               ///< what the flow stage's maps get
-    std::map<std::uint32_t, PolicyRef> rules;   ///< the policies by the numbers in `enforced`
-    std::size_t policies = 0;                   ///< how many policies the files hold
+    lab::EnforcedPolicy enforced;              ///< what the flow stage's maps get
+    std::map<std::uint32_t, PolicyRef> rules;  ///< the policies by the numbers in `enforced`
+    std::size_t policies = 0;                  ///< how many policies the files hold
 };
 
 /// Loads the files (a file applies to the cluster its name says) and compiles them for the

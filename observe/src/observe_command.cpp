@@ -153,16 +153,20 @@ void add_lab_policy_command(CLI::App& app) {
         *policy, "apply",
         "Compile policy files for the lab's pods and write every node's policy maps; a file "
         "applies to the cluster its name says (c1-client.yaml)",
-        guarded([options, topology] {
-            observe::apply_lab_policy(topology(), options->files, std::cout);
-            return 0;
-        }, "calcmesh lab policy apply"));
+        guarded(
+            [options, topology] {
+                observe::apply_lab_policy(topology(), options->files, std::cout);
+                return 0;
+            },
+            "calcmesh lab policy apply"));
     auto* remove = add_command(
         *policy, "remove", "Take back the given applied files, or all of them: everything passes",
-        guarded([options, topology] {
-            observe::remove_lab_policy(topology(), options->files, std::cout);
-            return 0;
-        }, "calcmesh lab policy remove"));
+        guarded(
+            [options, topology] {
+                observe::remove_lab_policy(topology(), options->files, std::cout);
+                return 0;
+            },
+            "calcmesh lab policy remove"));
     for (auto* command : {apply, remove}) {
         command->add_option("--name", options->lab, "The lab")
             ->envname("CALCMESH_LAB")
