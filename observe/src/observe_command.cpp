@@ -159,14 +159,15 @@ void add_lab_policy_command(CLI::App& app) {
                 return 0;
             },
             "calcmesh lab policy apply"));
-    auto* remove = add_command(
-        *policy, "remove", "Take back the given applied files, or all of them: everything passes",
-        guarded(
-            [options, topology] {
-                observe::remove_lab_policy(topology(), options->files, std::cout);
-                return 0;
-            },
-            "calcmesh lab policy remove"));
+    auto* remove =
+        add_command(*policy, "remove",
+                    "Take back applied files (by content), or all of them: then everything passes",
+                    guarded(
+                        [options, topology] {
+                            observe::remove_lab_policy(topology(), options->files, std::cout);
+                            return 0;
+                        },
+                        "calcmesh lab policy remove"));
     for (auto* command : {apply, remove}) {
         command->add_option("--name", options->lab, "The lab")
             ->envname("CALCMESH_LAB")

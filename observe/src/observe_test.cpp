@@ -601,6 +601,35 @@ TEST_F(ObserveLab, L7RulesAreAuditedAsTheMatrixSays) {
     EXPECT_NE(audited.find("L7 http-request AUDIT"), std::string::npos) << audited;
 }
 
+// With the optional Kafka L7 rules, Kafka requests are audited too: a worker producing to
+// another worker's topic is AUDIT (and still served), its own results FORWARDED.
+TEST_F(ObserveLab, KafkaL7RulesAreAudited) {
+    auto files = shipped_policies();
+    files.push_back(std::string(CALCMESH_SOURCE_DIR) +
+                    "/deploy/kubernetes/policies/kafka-l7/c2-kafka.yaml");
+    const auto applied = lab_policy("apply", files);
+    ASSERT_EQ(applied.exit_code, 0) << applied.errors;
+    ASSERT_EQ(submit("addition", "kafka").value("result", -1), 16);
+    const auto produced = in_pod("addition-worker", {"bash", "-c",
+                                                     "echo 1 | timeout 20 kcat -P -b kafka:9092 "
+                                                     "-t subtraction_requests"});
+    EXPECT_EQ(produced.exit_code, 0) << produced.errors;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::map<std::string, std::set<std::string>> verdicts;
+    for (const auto& line : flows({"--protocol", "kafka", "--from-pod", "addition-worker"})) {
+        if (!line.contains("flow"))
+            continue;
+        const auto& flow = line.at("flow");
+        const auto& kafka = flow.at("l7").at("kafka");
+        verdicts[kafka.value("api_key", "") + " " + kafka.value("topic", "")].insert(
+            flow.at("verdict").get<std::string>());
+    }
+    EXPECT_EQ(verdicts["produce subtraction_requests"], std::set<std::string>{"AUDIT"});
+    EXPECT_EQ(verdicts["produce results"], std::set<std::string>{"FORWARDED"});
+    EXPECT_EQ(verdicts["fetch addition_requests"], std::set<std::string>{"FORWARDED"});
+    ASSERT_EQ(lab_policy("remove", {}).exit_code, 0);
+}
+
 // A wrong file changes nothing in the maps; `remove` gives full connectivity back.
 TEST_F(ObserveLab, BadPolicyChangesNothingAndRemoveRestoresConnectivity) {
     apply_shipped_policies();
