@@ -593,7 +593,7 @@ void write_report(const nlohmann::json& data, const std::string& report_path) {
                           values.empty() ? NAN : *std::max_element(values.begin(), values.end()));
     }
 
-    md += "## Against what Cilium publishes\n\n" + cilium_comparison(table) + "\n";
+    md += "\n## Against what Cilium publishes\n\n" + cilium_comparison(table) + "\n";
 
     fs::create_directories(fs::absolute(report_path).parent_path());
     std::ofstream(report_path) << md;
