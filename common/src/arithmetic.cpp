@@ -69,8 +69,8 @@ Result<Outcome> compute(Operation operation, std::int64_t a, std::int64_t b) {
     }
     if (overflowed) {
         return fail(ErrorCode::overflow,
-                    std::to_string(a) + " " + std::string(operation_name(operation)) + " " +
-                        std::to_string(b) + " does not fit in a 64-bit signed integer");
+                    "the " + std::string(operation_name(operation)) + " of " + std::to_string(a) +
+                        " and " + std::to_string(b) + " does not fit in a 64-bit signed integer");
     }
     return Outcome{result, std::nullopt};
 }

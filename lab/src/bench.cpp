@@ -39,6 +39,12 @@ constexpr Pair kPairs[] = {
     {"cross-cluster", "two clusters", "2 clusters", "job-submitter", "division-worker"},
 };
 
+// Jobs cross every cluster: client → job_submitter (c1) → a worker (c3a, c3b) directly or
+// through the broker (c2), and each worker's log record back to log_collector (c1).
+constexpr Pair kJobsPair = {"system", "client → the whole system", "system", "client",
+                            "job-submitter"};
+constexpr int kSubmitterPort = 8080;
+
 // What the report knows about each workload; the data may hold others (shown with their id).
 struct WorkloadInfo {
     const char* id;
@@ -55,6 +61,10 @@ constexpr WorkloadInfo kWorkloads[] = {
      false},
     {"tcp_stream", "TCP_STREAM", "TCP_STREAM: one bulk stream (iperf3), received throughput",
      "Gbit/s", true},
+    {"jobs_http", "jobs (http)",
+     "calcmesh jobs, http mechanism: /submit jobs per second, 16 in flight", "jobs/s", true},
+    {"jobs_kafka", "jobs (kafka)",
+     "calcmesh jobs, kafka mechanism: /submit jobs per second, 16 in flight", "jobs/s", true},
 };
 
 WorkloadInfo workload_info(const std::string& id) {
@@ -98,8 +108,8 @@ class Bench {
         : options_(options), log_(log), topology_(options.name) {}
 
     nlohmann::json run() {
-        // The datapaths alone: no services, no flow stage.
-        lab_up({options_.name, Datapath::native, false, false}, log_);
+        // Services only to measure jobs; never the flow stage, which would be measured with it.
+        lab_up({options_.name, Datapath::native, options_.job_rounds > 0, false}, log_);
         try {
             measure();
         } catch (...) {
@@ -114,7 +124,9 @@ class Bench {
                   {"rr_transactions", options_.rr_transactions},
                   {"crr_transactions", options_.crr_transactions},
                   {"stream_seconds", options_.stream_seconds},
-                  {"cpu", options_.cpu}}},
+                  {"cpu", options_.cpu},
+                  {"job_rounds", options_.job_rounds},
+                  {"job_seconds", options_.job_seconds}}},
                 {"measurements", measurements_},
                 {"kernel_forwarded", forwarded_}};
     }
@@ -141,9 +153,11 @@ class Bench {
                            [&](const LabProcess& process) { return process.name == name; });
     }
 
-    std::string in_pod(const std::string& pod, const std::vector<std::string>& argv) {
+    std::string in_pod(const std::string& pod, const std::vector<std::string>& argv,
+                       bool pinned = true) {
         auto options = launch_options(topology_, pod);
-        options.cpu = options_.cpu;
+        if (pinned)
+            options.cpu = options_.cpu;
         const auto result = lab::run(argv, options);
         if (result.exit_code != 0) {
             throw std::runtime_error(fmt::format("{} in pod {} failed: {}{}", argv[0], pod,
@@ -183,6 +197,24 @@ class Bench {
         }
     }
 
+    // The services run unpinned, as they would on a node; so does the load generator, which
+    // checks every answer and fails on a wrong one.
+    void measure_jobs(Datapath datapath, int round) {
+        const auto url =
+            fmt::format("http://{}:{}", topology_.pod(kJobsPair.server).ip.str(), kSubmitterPort);
+        for (const char* mechanism : {"http", "kafka"}) {
+            const auto report = nlohmann::json::parse(
+                in_pod(kJobsPair.client,
+                       {bin_dir() + "/calcmesh", "bench", "--target", "submit", "--url", url,
+                        "--mechanism", mechanism, "--concurrency", "16", "--warmup", "1",
+                        "--duration", std::to_string(options_.job_seconds), "--json", "--quiet"},
+                       false));
+            record(datapath, round,
+                   mechanism == std::string_view("http") ? "jobs_http" : "jobs_kafka", kJobsPair,
+                   report.at("throughput_rps").get<double>());
+        }
+    }
+
     std::uint64_t forwarded_by_kernels() {
         std::uint64_t total = 0;
         for (const auto& node : topology_.nodes())
@@ -202,6 +234,8 @@ class Bench {
                 const auto before = forwarded_by_kernels();
                 for (const auto& pair : kPairs)
                     measure_pair(datapath, round, pair);
+                if (round <= options_.job_rounds)
+                    measure_jobs(datapath, round);
                 forwarded_.push_back({{"datapath", to_string(datapath)},
                                       {"round", round},
                                       {"packets", forwarded_by_kernels() - before}});
@@ -268,6 +302,7 @@ std::vector<std::string> known_pairs() {
     std::vector<std::string> ids;
     for (const auto& pair : kPairs)
         ids.emplace_back(pair.id);
+    ids.emplace_back(kJobsPair.id);
     return ids;
 }
 
@@ -293,20 +328,24 @@ Paired paired(const std::map<int, double>& datapath, const std::map<int, double>
     return result;
 }
 
-std::string pair_title(const std::string& id) {
+const Pair* find_pair(const std::string& id) {
+    if (id == kJobsPair.id)
+        return &kJobsPair;
     for (const auto& pair : kPairs) {
         if (id == pair.id)
-            return pair.title;
+            return &pair;
     }
-    return id;
+    return nullptr;
+}
+
+std::string pair_title(const std::string& id) {
+    const auto* pair = find_pair(id);
+    return pair ? pair->title : id;
 }
 
 std::string pair_short_title(const std::string& id) {
-    for (const auto& pair : kPairs) {
-        if (id == pair.id)
-            return pair.short_title;
-    }
-    return id;
+    const auto* pair = find_pair(id);
+    return pair ? pair->short_title : id;
 }
 
 std::string number(double value) {
@@ -318,14 +357,14 @@ void write_chart(const Table& table, const std::vector<std::string>& datapaths,
     const auto dir = fs::temp_directory_path() / fmt::format("calcmesh-bench-{}", getpid());
     fs::create_directories(dir);
     std::string script = fmt::format(
-        "set terminal pngcairo size 1500,520 font ',11'\nset output '{}'\n"
+        "set terminal pngcairo size {},520 font ',11'\nset output '{}'\n"
         "set multiplot layout 1,{} title 'calcmesh lab: median per datapath (native, VXLAN, "
         "eBPF, eBPF + VXLAN)'\n"
         "set style data histograms\nset style histogram clustered gap 1\n"
         "set style fill solid 0.85 border -1\nset boxwidth 0.9\nset yrange [0:*]\n"
         "set termoption noenhanced\nset key below horizontal font ',10'\n"
         "set grid ytics\nset xtics font ',10'\n",
-        png.string(), table.size());
+        380 * std::max<std::size_t>(table.size(), 3), png.string(), table.size());
     for (const auto& [workload, pairs] : in_order(table, known_workloads())) {
         const auto data_file = dir / (workload + ".dat");
         std::ofstream data(data_file);
@@ -411,6 +450,8 @@ void make_smoke(BenchOptions& options) {
     options.rr_transactions = 200;
     options.crr_transactions = 20;
     options.stream_seconds = 1;
+    options.job_rounds = 1;
+    options.job_seconds = 1;
 }
 
 void run_bench(const BenchOptions& options, const std::string& command_line, std::ostream& log) {
@@ -469,6 +510,13 @@ void write_report(const nlohmann::json& data, const std::string& report_path) {
         "{} timed transactions after a warm-up; TCP_STREAM: `iperf3 -t {}`, one stream.\n"
         "- Client and server are both pinned to CPU {}: on a 2-vCPU VM, a cross-CPU wake-up "
         "costs more than the whole datapath.\n"
+        "- Jobs (in the first {} rounds): from the client pod, which stands for the outside "
+        "world, `calcmesh bench --target submit` with the http and then the kafka mechanism, "
+        "the four operations alike, 16 jobs in flight, {} s measured after 1 s of warm-up. A "
+        "job crosses every cluster: job_submitter (c1) calls a worker (c3a, c3b) directly or "
+        "through the broker (c2), and the worker sends its log record to log_collector (c1). "
+        "The services and the load generator run unpinned, as on a node; every answer is "
+        "checked.\n"
         "- {} rounds (TCP_STREAM in the first {}); each round runs every datapath once, in an "
         "order that rotates from round to round, switching the running lab between them.\n"
         "- Tables give the median over rounds; for each datapath also the median of its "
@@ -477,7 +525,8 @@ void write_report(const nlohmann::json& data, const std::string& report_path) {
         "![Median per datapath]({})\n\n",
         opts.at("rr_transactions").get<int>(), opts.at("crr_transactions").get<int>(),
         opts.at("stream_seconds").get<int>(), opts.at("cpu").get<int>(),
-        opts.at("rounds").get<int>(), opts.at("stream_rounds").get<int>(), png.filename().string());
+        opts.value("job_rounds", 0), opts.value("job_seconds", 0), opts.at("rounds").get<int>(),
+        opts.at("stream_rounds").get<int>(), png.filename().string());
 
     md += "## Results\n\n";
     const auto load = env.value("load_average", 0.0);
@@ -545,13 +594,7 @@ void write_report(const nlohmann::json& data, const std::string& report_path) {
                           values.empty() ? NAN : *std::max_element(values.begin(), values.end()));
     }
 
-    md +=
-        "\n### calcmesh jobs through /submit\n\nNot measured yet: this part runs jobs of "
-        "every operation through `/submit` with the HTTP and the Kafka mechanism using "
-        "`calcmesh bench`, and joins the tables above as workloads `jobs_http` and "
-        "`jobs_kafka`.\n\n";
-
-    md += "## Against what Cilium publishes\n\n" + cilium_comparison(table) + "\n";
+    md += "\n## Against what Cilium publishes\n\n" + cilium_comparison(table) + "\n";
 
     fs::create_directories(fs::absolute(report_path).parent_path());
     std::ofstream(report_path) << md;

@@ -17,7 +17,9 @@ struct BenchOptions {
     int rr_transactions = 20000;
     int crr_transactions = 2000;
     int stream_seconds = 3;
-    int cpu = 0;  ///< client and server are both pinned to this CPU
+    int cpu = 0;          ///< client and server are both pinned to this CPU
+    int job_rounds = 5;   ///< the first rounds also run calcmesh jobs through /submit; 0: none
+    int job_seconds = 3;  ///< measured seconds per mechanism and datapath
     std::string report = "docs/datapath-comparison.md";  ///< .json data and .png chart beside it
     std::string from_data;  ///< render the report from an earlier run's JSON, measure nothing
 };

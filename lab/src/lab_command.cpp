@@ -133,8 +133,8 @@ void add_lab_command(CLI::App& app) {
     auto smoke = std::make_shared<bool>(false);
     auto* bench = add_command(
         *lab, "bench",
-        "Compare the datapaths (TCP_RR, TCP_CRR, TCP_STREAM on three pairs) in a lab of its "
-        "own and write the report",
+        "Compare the datapaths (TCP_RR, TCP_CRR, TCP_STREAM on three pairs, calcmesh jobs) in a "
+        "lab of its own and write the report",
         guarded([bench_options, smoke] {
             auto& b = *bench_options;
             if (*smoke)
@@ -142,9 +142,9 @@ void add_lab_command(CLI::App& app) {
             const auto command_line = fmt::format(
                 "sudo build/release/bin/calcmesh lab bench --rounds {} --stream-rounds {} "
                 "--rr-transactions {} --crr-transactions {} --stream-seconds {} --cpu {} "
-                "--report {}",
+                "--job-rounds {} --job-seconds {} --report {}",
                 b.rounds, b.stream_rounds, b.rr_transactions, b.crr_transactions, b.stream_seconds,
-                b.cpu, b.report);
+                b.cpu, b.job_rounds, b.job_seconds, b.report);
             lab::run_bench(b, command_line, std::cout);
             return 0;
         }));
@@ -165,6 +165,17 @@ void add_lab_command(CLI::App& app) {
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     bench->add_option("--stream-seconds", bench_options->stream_seconds)
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    bench
+        ->add_option("--job-rounds", bench_options->job_rounds,
+                     "How many of the first rounds also run calcmesh jobs through /submit (0: "
+                     "none, and the lab starts no services)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    bench
+        ->add_option("--job-seconds", bench_options->job_seconds,
+                     "Seconds measured per mechanism and datapath")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     bench->add_option("--cpu", bench_options->cpu, "CPU for both client and server")
