@@ -72,6 +72,31 @@ class LabTest : public ::testing::Test {
             start_process(*state_, pod, std::string("perf-") + pod,
                           {bin("lab_perf"), "server", "--port", std::to_string(kPerfPort)}, {});
         }
+        for (const char* pod : {"help-page", "subtraction-worker", "division-worker",
+                                "job-submitter", "addition-worker"}) {
+            wait_until_listening(pod);
+        }
+    }
+
+    // The servers start asynchronously; the tests must not race their listen().
+    static void wait_until_listening(const std::string& pod) {
+        sockaddr_in server{};
+        server.sin_family = AF_INET;
+        server.sin_port = htons(kPerfPort);
+        server.sin_addr.s_addr = topology().pod(pod).ip.network_order();
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (std::chrono::steady_clock::now() < deadline) {
+            const int fd = in_netns(topology().netns("client"),
+                                    [] { return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); });
+            const bool connected =
+                fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&server), sizeof(server)) == 0;
+            if (fd >= 0)
+                close(fd);
+            if (connected)
+                return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        throw std::runtime_error("lab_perf server in " + pod + " does not accept connections");
     }
 
     static void TearDownTestSuite() {
