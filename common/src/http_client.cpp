@@ -28,9 +28,8 @@ std::size_t HttpClient::idle_connections() const {
     return count;
 }
 
-Task<Result<beast::tcp_stream>> HttpClient::connect(const Url& url,
-                                                    std::chrono::steady_clock::time_point deadline,
-                                                    const std::string& upstream) {
+Task<Result<HttpClient::Stream>> HttpClient::connect(
+    const Url& url, std::chrono::steady_clock::time_point deadline, const std::string& upstream) {
     tcp::resolver resolver(executor_);
     boost::system::error_code ec;
     const auto endpoints = co_await resolver.async_resolve(
@@ -40,9 +39,9 @@ Task<Result<beast::tcp_stream>> HttpClient::connect(const Url& url,
                        upstream + " is unavailable: cannot resolve " + url.host + ": " +
                            ec.message());
     }
-    beast::tcp_stream stream(executor_);
-    stream.expires_at(deadline);
-    co_await stream.async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+    auto stream = std::make_unique<beast::tcp_stream>(executor_);
+    stream->expires_at(deadline);
+    co_await stream->async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
     if (ec == beast::error::timeout) {
         co_return fail(ErrorCode::upstream_timeout,
                        upstream + " at " + url.host_port() + " did not accept a connection in time");
@@ -52,7 +51,7 @@ Task<Result<beast::tcp_stream>> HttpClient::connect(const Url& url,
                        upstream + " is unavailable: cannot connect to " + url.host_port() + ": " +
                            ec.message());
     }
-    stream.socket().set_option(tcp::no_delay(true), ec);
+    stream->socket().set_option(tcp::no_delay(true), ec);
     co_return std::move(stream);
 }
 
@@ -75,16 +74,16 @@ Task<Result<ClientResponse>> HttpClient::send(http::verb method, Url url, std::s
     for (int attempt = 0;; ++attempt) {
         auto& pool = idle_[key];
         const bool reused = !pool.empty();
-        std::optional<beast::tcp_stream> stream;
+        Stream stream;
         if (reused) {
-            stream.emplace(std::move(pool.back()));
+            stream = std::move(pool.back());
             pool.pop_back();
         } else {
             auto connected = co_await connect(url, deadline, upstream);
             if (!connected) {
                 co_return connected.error();
             }
-            stream.emplace(std::move(connected).value());
+            stream = std::move(connected).value();
         }
 
         stream->expires_at(deadline);
@@ -113,7 +112,7 @@ Task<Result<ClientResponse>> HttpClient::send(http::verb method, Url url, std::s
         auto response = parser.release();
         if (response.keep_alive() && pool.size() < max_idle_per_host_) {
             stream->expires_never();
-            pool.push_back(std::move(*stream));
+            pool.push_back(std::move(stream));
         }
         co_return ClientResponse{response.result_int(), std::move(response.body()),
                                  std::string(response[http::field::content_type])};

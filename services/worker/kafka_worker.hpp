@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,9 +19,13 @@ namespace calcmesh::worker {
 class KafkaWorker {
 public:
     using Compute = std::function<WorkerResult(const JobInput&)>;
+    /// Runs once a result has been handed to the producer, with the time its request arrived.
+    using Answered =
+        std::function<void(const WorkerResult&, std::chrono::system_clock::time_point received)>;
 
     KafkaWorker(const KafkaConfig& config, Operation operation, const std::string& group_id,
-                const WorkerIdentity& identity, Compute compute, MetricsRegistry& metrics);
+                const WorkerIdentity& identity, Compute compute, Answered answered,
+                MetricsRegistry& metrics);
     /// Stops consuming, waits for the results in flight, and leaves the group with their
     /// offsets committed.
     ~KafkaWorker();
@@ -37,6 +42,7 @@ private:
     Operation operation_;
     WorkerIdentity identity_;
     Compute compute_;
+    Answered answered_;
     Counter& rejected_;
     KafkaProducer producer_;
     std::unique_ptr<KafkaConsumer> consumer_;  // last: its thread uses everything above

@@ -112,6 +112,9 @@ WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
         kafka_ = std::make_unique<KafkaWorker>(
             config.kafka, operation_, config.kafka_group, identity_,
             [this](const JobInput& input) { return run_job(input, Mechanism::kafka); },
+            [this](const WorkerResult& result, std::chrono::system_clock::time_point received) {
+                log_job(result, Mechanism::kafka, received);
+            },
             runtime.metrics());
     }
 }
@@ -148,22 +151,26 @@ Readiness WorkerService::readiness() const {
 }
 
 WorkerResult WorkerService::run_job(const JobInput& input, Mechanism mechanism) {
-    LogRecord record;
-    record.received_at = format_time(std::chrono::system_clock::now());
     WorkerResult result{input, compute(input.operation, input.a, input.b), identity_};
     jobs_[static_cast<int>(mechanism)][result.outcome ? 0 : 1]->add();
-
-    record.record_id = new_id("r-");
-    record.input = input;
-    record.outcome = result.outcome;
-    record.mechanism = mechanism;
-    record.identity = identity_;
-    record.completed_at = format_time(std::chrono::system_clock::now());
-    log_shipper_.enqueue(record);
     return result;
 }
 
+void WorkerService::log_job(const WorkerResult& result, Mechanism mechanism,
+                            std::chrono::system_clock::time_point received) {
+    LogRecord record;
+    record.record_id = new_id("r-");
+    record.input = result.input;
+    record.outcome = result.outcome;
+    record.mechanism = mechanism;
+    record.identity = identity_;
+    record.received_at = format_time(received);
+    record.completed_at = format_time(std::chrono::system_clock::now());
+    log_shipper_.enqueue(record);
+}
+
 Task<Response> WorkerService::handle_compute(Request request) {
+    const auto received = std::chrono::system_clock::now();
     JobInput input;
     input.operation = operation_;
     for (const auto& [name, value] : request.query) {
@@ -199,6 +206,7 @@ Task<Response> WorkerService::handle_compute(Request request) {
     // A domain error (overflow, division by zero) keeps the full result form, with "error"
     // in place of "result", so the caller still learns which worker answered.
     const auto result = run_job(input, Mechanism::http);
+    log_job(result, Mechanism::http, received);
     co_return json_response(result.outcome ? 200 : http_status(result.outcome.error().code),
                             to_json(result));
 }

@@ -39,8 +39,12 @@ public:
     Task<void> stop(std::chrono::steady_clock::time_point deadline) override;
     Readiness readiness() const override;
 
-    /// Computes a job, counts it and queues its log record. Thread-safe.
+    /// Computes a job and counts it. Thread-safe.
     WorkerResult run_job(const JobInput& input, Mechanism mechanism);
+    /// Queues the log record of a job computed by `run_job`, which arrived at `received`.
+    /// Thread-safe.
+    void log_job(const WorkerResult& result, Mechanism mechanism,
+                 std::chrono::system_clock::time_point received);
 
 private:
     Task<Response> handle_compute(Request request);

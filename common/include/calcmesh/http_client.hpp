@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,13 +39,16 @@ public:
     std::size_t idle_connections() const;
 
 private:
-    Task<Result<beast::tcp_stream>> connect(const Url& url,
-                                            std::chrono::steady_clock::time_point deadline,
-                                            const std::string& upstream);
+    // Streams are held by pointer: moving a Beast 1.74 tcp_stream allocates a new
+    // implementation with its timers, which would cost two allocations per pooled request.
+    using Stream = std::unique_ptr<beast::tcp_stream>;
+
+    Task<Result<Stream>> connect(const Url& url, std::chrono::steady_clock::time_point deadline,
+                                 const std::string& upstream);
 
     net::any_io_executor executor_;
     std::size_t max_idle_per_host_;
-    std::map<std::string, std::vector<beast::tcp_stream>> idle_;
+    std::map<std::string, std::vector<Stream>> idle_;
 };
 
 }  // namespace calcmesh

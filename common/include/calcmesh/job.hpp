@@ -82,6 +82,10 @@ nlohmann::json to_json(const ResultMessage& message);
 
 /// Adds "result" (and "remainder") or "error" to `json`.
 void put_outcome(nlohmann::json& json, const Result<Outcome>& outcome);
+/// Adds "job_id", "operation", "a" and "b" to `json`.
+void put_input(nlohmann::json& json, const JobInput& input);
+/// Adds "worker", "instance", "cluster" and "node" to `json`.
+void put_identity(nlohmann::json& json, const WorkerIdentity& identity);
 
 /// Parsers of the wire formats above. They check every field and name the first bad one.
 Result<JobInput> job_input_from_json(const nlohmann::json& json);
