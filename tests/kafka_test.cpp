@@ -1,5 +1,7 @@
 // The kafka mechanism against the real broker that the test run started (see CMakeLists.txt).
 
+#include "calcmesh/kafka.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -10,7 +12,6 @@
 #include <set>
 
 #include "calcmesh/arithmetic.hpp"
-#include "calcmesh/kafka.hpp"
 #include "calcmesh/worker_urls.hpp"
 #include "service_process.hpp"
 
@@ -30,7 +31,8 @@ std::string broker_port(const std::string& dir) {
 std::string shared_bootstrap() {
     const char* dir = std::getenv("CALCMESH_TEST_KAFKA_DIR");
     if (!dir) {
-        throw std::runtime_error("CALCMESH_TEST_KAFKA_DIR is not set: run these tests through ctest");
+        throw std::runtime_error(
+            "CALCMESH_TEST_KAFKA_DIR is not set: run these tests through ctest");
     }
     return "127.0.0.1:" + broker_port(dir);
 }
@@ -56,13 +58,16 @@ std::string run(const std::string& command) {
 struct Topics {
     explicit Topics(const std::string& bootstrap) {
         static int counter = 0;
-        const auto prefix = "t" + std::to_string(::getpid()) + "_" + std::to_string(++counter) + "_";
+        const auto prefix =
+            "t" + std::to_string(::getpid()) + "_" + std::to_string(++counter) + "_";
         for (const auto operation : kAllOperations) {
-            names[static_cast<std::size_t>(operation)] = prefix + std::string(operation_name(operation)) + "_requests";
+            names[static_cast<std::size_t>(operation)] =
+                prefix + std::string(operation_name(operation)) + "_requests";
         }
         names[4] = prefix + "results";
-        auto created = create_topics(bootstrap, std::vector<std::string>(names.begin(), names.end()), 3,
-                                     std::chrono::seconds(20));
+        auto created =
+            create_topics(bootstrap, std::vector<std::string>(names.begin(), names.end()), 3,
+                          std::chrono::seconds(20));
         if (!created) {
             throw std::runtime_error(created.error().message);
         }
@@ -77,20 +82,22 @@ struct Topics {
         flags.push_back(names[4]);
         return flags;
     }
-    std::string request(Operation operation) const { return names[static_cast<std::size_t>(operation)]; }
+    std::string request(Operation operation) const {
+        return names[static_cast<std::size_t>(operation)];
+    }
     const std::string& results() const { return names[4]; }
     std::array<std::string, 5> names;
 };
 
 /// A system on the Kafka broker: log_collector, the workers asked for, and job_submitter.
 class KafkaSystem {
-public:
+  public:
     KafkaSystem(const std::string& name, std::string bootstrap, std::vector<Operation> operations,
                 std::vector<std::string> submitter_args = {})
         : dir_(name), bootstrap_(std::move(bootstrap)), topics_(bootstrap_) {
         collector_ = std::make_unique<ServiceProcess>(
-            "log_collector", std::vector<std::string>{"--data-dir", (dir_.path() / "data").string()},
-            dir_.path());
+            "log_collector",
+            std::vector<std::string>{"--data-dir", (dir_.path() / "data").string()}, dir_.path());
         for (const auto operation : operations) {
             start_worker(operation);
         }
@@ -121,12 +128,17 @@ public:
         wait_ready(*slot, "partitions_assigned");
     }
     void start_submitter() {
-        submitter_ = std::make_unique<ServiceProcess>("job_submitter", submitter_args_, dir_.path());
+        submitter_ =
+            std::make_unique<ServiceProcess>("job_submitter", submitter_args_, dir_.path());
         wait_ready(*submitter_, "reading_results");
     }
 
-    ClientResponse submit(const json& body) { return post(submitter_->url() + "/submit", body.dump()); }
-    json job(const std::string& id) { return json::parse(get(submitter_->url() + "/jobs/" + id).body); }
+    ClientResponse submit(const json& body) {
+        return post(submitter_->url() + "/submit", body.dump());
+    }
+    json job(const std::string& id) {
+        return json::parse(get(submitter_->url() + "/jobs/" + id).body);
+    }
     json logs(const std::string& query = "") {
         return json::parse(get(collector_->url() + "/logs" + query).body);
     }
@@ -138,7 +150,7 @@ public:
     const Topics& topics() const { return topics_; }
     const std::string& bootstrap() const { return bootstrap_; }
 
-private:
+  private:
     static void wait_ready(ServiceProcess& service, const std::string& flag) {
         const bool ready = eventually(
             [&] {
@@ -161,14 +173,20 @@ private:
     std::vector<std::string> submitter_args_;
 };
 
-std::vector<Operation> all_operations() { return {kAllOperations.begin(), kAllOperations.end()}; }
+std::vector<Operation> all_operations() {
+    return {kAllOperations.begin(), kAllOperations.end()};
+}
 
 TEST(Kafka, ComputesEveryOperationAndLogsIt) {
     KafkaSystem system("kafka-ops", shared_bootstrap(), all_operations());
     const std::vector<std::tuple<std::string, std::int64_t, std::int64_t, std::int64_t>> cases = {
-        {"addition", 40, 2, 42}, {"subtraction", 50, 8, 42}, {"multiplication", 6, 7, 42}, {"division", 7, 2, 3}};
+        {"addition", 40, 2, 42},
+        {"subtraction", 50, 8, 42},
+        {"multiplication", 6, 7, 42},
+        {"division", 7, 2, 3}};
     for (const auto& [operation, a, b, expected] : cases) {
-        const auto response = system.submit({{"operation", operation}, {"a", a}, {"b", b}, {"mechanism", "kafka"}});
+        const auto response =
+            system.submit({{"operation", operation}, {"a", a}, {"b", b}, {"mechanism", "kafka"}});
         ASSERT_EQ(response.status, 200u) << response.body;
         const auto job = json::parse(response.body);
         EXPECT_EQ(job["result"], expected);
@@ -182,7 +200,8 @@ TEST(Kafka, ComputesEveryOperationAndLogsIt) {
         EXPECT_EQ(system.logs("?job_id=" + id)[0]["mechanism"], "kafka");
     }
     // A domain error comes back through Kafka as a failed job.
-    const auto zero = system.submit({{"operation", "division"}, {"a", 1}, {"b", 0}, {"mechanism", "kafka"}});
+    const auto zero =
+        system.submit({{"operation", "division"}, {"a", 1}, {"b", 0}, {"mechanism", "kafka"}});
     EXPECT_EQ(zero.status, 400u);
     EXPECT_EQ(json::parse(zero.body)["error"]["code"], "division_by_zero");
 }
@@ -195,21 +214,26 @@ TEST(Kafka, ManyJobsInFlightEachAnsweredOnce) {
         const auto operation = kAllOperations[i % 4];
         const std::int64_t a = 1000 + i;
         const std::int64_t b = 1 + i % 7;
-        const auto response = system.submit({{"operation", operation_name(operation)}, {"a", a}, {"b", b},
-                                             {"mechanism", "kafka"}, {"wait", false}});
+        const auto response = system.submit({{"operation", operation_name(operation)},
+                                             {"a", a},
+                                             {"b", b},
+                                             {"mechanism", "kafka"},
+                                             {"wait", false}});
         ASSERT_EQ(response.status, 202u) << response.body;
         expected[json::parse(response.body)["job_id"]] = compute(operation, a, b).value().result;
     }
     ASSERT_TRUE(eventually(
         [&] {
-            return std::all_of(expected.begin(), expected.end(),
-                               [&](const auto& entry) { return system.job(entry.first)["status"] == "completed"; });
+            return std::all_of(expected.begin(), expected.end(), [&](const auto& entry) {
+                return system.job(entry.first)["status"] == "completed";
+            });
         },
         std::chrono::seconds(60)));
     for (const auto& [id, result] : expected) {
         EXPECT_EQ(system.job(id)["result"], result) << id;
     }
-    ASSERT_TRUE(eventually([&] { return system.logs().size() == kJobs; }, std::chrono::seconds(20)));
+    ASSERT_TRUE(
+        eventually([&] { return system.logs().size() == kJobs; }, std::chrono::seconds(20)));
 }
 
 TEST(Kafka, AWorkerKilledMidStreamLosesNoJob) {
@@ -220,8 +244,11 @@ TEST(Kafka, AWorkerKilledMidStreamLosesNoJob) {
         if (i == kJobs / 3) {
             ::kill(system.worker(Operation::addition)->pid(), SIGKILL);
         }
-        const auto response = system.submit(
-            {{"operation", "addition"}, {"a", i}, {"b", i}, {"mechanism", "kafka"}, {"wait", false}});
+        const auto response = system.submit({{"operation", "addition"},
+                                             {"a", i},
+                                             {"b", i},
+                                             {"mechanism", "kafka"},
+                                             {"wait", false}});
         ASSERT_EQ(response.status, 202u);
         ids.push_back(json::parse(response.body)["job_id"]);
     }
@@ -229,8 +256,9 @@ TEST(Kafka, AWorkerKilledMidStreamLosesNoJob) {
     system.start_worker(Operation::addition);
     ASSERT_TRUE(eventually(
         [&] {
-            return std::all_of(ids.begin(), ids.end(),
-                               [&](const auto& id) { return system.job(id)["status"] == "completed"; });
+            return std::all_of(ids.begin(), ids.end(), [&](const auto& id) {
+                return system.job(id)["status"] == "completed";
+            });
         },
         std::chrono::seconds(90)));
     for (int i = 0; i < kJobs; ++i) {
@@ -238,15 +266,18 @@ TEST(Kafka, AWorkerKilledMidStreamLosesNoJob) {
     }
     // Redelivered requests may be computed twice, but each job was answered once.
     const auto metrics = get(system.submitter()->url() + "/metrics").body;
-    EXPECT_NE(metrics.find("calcmesh_jobs_submitted_total{mechanism=\"kafka\"} 300"), std::string::npos);
+    EXPECT_NE(metrics.find("calcmesh_jobs_submitted_total{mechanism=\"kafka\"} 300"),
+              std::string::npos);
 }
 
 TEST(Kafka, ARestartedSubmitterIgnoresLateResults) {
-    const std::vector<std::string> fixed_instance = {"--instance", "submitter-late-test", "--kafka-timeout-ms", "500"};
+    const std::vector<std::string> fixed_instance = {"--instance", "submitter-late-test",
+                                                     "--kafka-timeout-ms", "500"};
     KafkaSystem system("kafka-late", shared_bootstrap(), {Operation::subtraction}, fixed_instance);
     auto& worker = system.worker(Operation::subtraction);
     ASSERT_EQ(::kill(worker->pid(), SIGSTOP), 0);
-    const auto late = system.submit({{"operation", "subtraction"}, {"a", 9}, {"b", 4}, {"mechanism", "kafka"}});
+    const auto late =
+        system.submit({{"operation", "subtraction"}, {"a", 9}, {"b", 4}, {"mechanism", "kafka"}});
     EXPECT_EQ(late.status, 504u) << late.body;
     const auto late_body = json::parse(late.body);
     EXPECT_EQ(late_body["error"]["code"], "job_timeout");
@@ -258,7 +289,8 @@ TEST(Kafka, ARestartedSubmitterIgnoresLateResults) {
     system.start_submitter();
     ASSERT_EQ(::kill(worker->pid(), SIGCONT), 0);
     // The result for the old instance's job arrives and is ignored; new jobs work.
-    const auto fresh = system.submit({{"operation", "subtraction"}, {"a", 9}, {"b", 4}, {"mechanism", "kafka"}});
+    const auto fresh =
+        system.submit({{"operation", "subtraction"}, {"a", 9}, {"b", 4}, {"mechanism", "kafka"}});
     ASSERT_EQ(fresh.status, 200u) << fresh.body;
     EXPECT_EQ(json::parse(fresh.body)["result"], 5);
     EXPECT_EQ(get(system.submitter()->url() + "/jobs/" + late_id).status, 404u);
@@ -270,7 +302,8 @@ TEST(Kafka, ALateResultCompletesItsPendingJob) {
                        {"--kafka-timeout-ms", "300"});
     auto& worker = system.worker(Operation::multiplication);
     ASSERT_EQ(::kill(worker->pid(), SIGSTOP), 0);
-    const auto response = system.submit({{"operation", "multiplication"}, {"a", 3}, {"b", 5}, {"mechanism", "kafka"}});
+    const auto response = system.submit(
+        {{"operation", "multiplication"}, {"a", 3}, {"b", 5}, {"mechanism", "kafka"}});
     EXPECT_EQ(response.status, 504u);
     const auto id = json::parse(response.body)["job_id"].get<std::string>();
     ASSERT_EQ(::kill(worker->pid(), SIGCONT), 0);
@@ -282,18 +315,23 @@ TEST(Kafka, AWorkerSurvivesMalformedMessages) {
     KafkaSystem system("kafka-poison", shared_bootstrap(), {Operation::division});
     const auto topic = system.topics().request(Operation::division);
     const auto produce = [&](const std::string& key, const std::string& value) {
-        run("printf '%s\\n' '" + value + "' | kcat -b " + system.bootstrap() + " -P -t " + topic + " -k " + key);
+        run("printf '%s\\n' '" + value + "' | kcat -b " + system.bootstrap() + " -P -t " + topic +
+            " -k " + key);
     };
     produce("junk", "this is not json");
-    produce("j-poison-1", R"({"job_id":"j-poison-1","operation":"division","a":"seven","b":2,"reply_to":"nobody"})");
-    produce("j-poison-2", R"({"job_id":"j-poison-2","operation":"addition","a":1,"b":2,"reply_to":"nobody"})");
+    produce(
+        "j-poison-1",
+        R"({"job_id":"j-poison-1","operation":"division","a":"seven","b":2,"reply_to":"nobody"})");
+    produce("j-poison-2",
+            R"({"job_id":"j-poison-2","operation":"addition","a":1,"b":2,"reply_to":"nobody"})");
     // The next good job is served.
-    const auto good = system.submit({{"operation", "division"}, {"a", 9}, {"b", 3}, {"mechanism", "kafka"}});
+    const auto good =
+        system.submit({{"operation", "division"}, {"a", 9}, {"b", 3}, {"mechanism", "kafka"}});
     ASSERT_EQ(good.status, 200u) << good.body;
     EXPECT_EQ(json::parse(good.body)["result"], 3);
     // Messages with a job id are answered with an error result; all three are counted.
-    const auto results = run("kcat -b " + system.bootstrap() + " -C -t " + system.topics().results() +
-                             " -o beginning -e -q");
+    const auto results = run("kcat -b " + system.bootstrap() + " -C -t " +
+                             system.topics().results() + " -o beginning -e -q");
     std::map<std::string, std::string> errors;
     std::istringstream lines(results);
     for (std::string line; std::getline(lines, line);) {
@@ -319,16 +357,21 @@ TEST(Kafka, KcatAloneCanPlayTheWorker) {
     const auto id = json::parse(response.body)["job_id"].get<std::string>();
 
     // Read the request as any Kafka client would, and answer it by hand.
-    const auto request = json::parse(run("kcat -b " + system.bootstrap() + " -C -t " +
-                                         system.topics().request(Operation::division) +
-                                         " -o beginning -c 1 -e -q"));
+    const auto request =
+        json::parse(run("kcat -b " + system.bootstrap() + " -C -t " +
+                        system.topics().request(Operation::division) + " -o beginning -c 1 -e -q"));
     EXPECT_EQ(request["job_id"], id);
     EXPECT_EQ(request["operation"], "division");
     EXPECT_EQ(request["a"], 22);
     EXPECT_EQ(request["b"], 7);
-    const json result = {{"job_id", id},           {"operation", "division"}, {"a", 22},
-                         {"b", 7},                 {"result", 3},             {"remainder", 1},
-                         {"worker", "kcat_worker"}, {"reply_to", request["reply_to"]}};
+    const json result = {{"job_id", id},
+                         {"operation", "division"},
+                         {"a", 22},
+                         {"b", 7},
+                         {"result", 3},
+                         {"remainder", 1},
+                         {"worker", "kcat_worker"},
+                         {"reply_to", request["reply_to"]}};
     run("printf '%s\\n' '" + result.dump() + "' | kcat -b " + system.bootstrap() + " -P -t " +
         system.topics().results() + " -k " + id);
     ASSERT_TRUE(eventually([&] { return system.job(id)["status"] == "completed"; }));
@@ -342,7 +385,10 @@ TEST(KafkaOutage, BrokerDownFailsKafkaJobsFastWhileHttpWorks) {
     // This test stops its broker, so it runs one of its own.
     TempDir broker_dir("kafka-outage-broker");
     const auto broker = std::string(CALCMESH_SOURCE_DIR) + "/scripts/kafka-broker";
-    ASSERT_EQ(std::system((broker + " start --data-dir " + broker_dir.path().string() + " --port 0 > /dev/null").c_str()), 0);
+    ASSERT_EQ(std::system((broker + " start --data-dir " + broker_dir.path().string() +
+                           " --port 0 > /dev/null")
+                              .c_str()),
+              0);
     struct StopBroker {
         std::string command;
         ~StopBroker() { std::system(command.c_str()); }
@@ -352,30 +398,39 @@ TEST(KafkaOutage, BrokerDownFailsKafkaJobsFastWhileHttpWorks) {
     TempDir dir("kafka-outage");
     Topics topics(bootstrap);
     auto worker_args = topics.flags();
-    worker_args.insert(worker_args.end(), {"--kafka-bootstrap-servers", bootstrap, "--operation", "addition"});
+    worker_args.insert(worker_args.end(),
+                       {"--kafka-bootstrap-servers", bootstrap, "--operation", "addition"});
     ServiceProcess worker("worker", worker_args, dir.path());
     auto submitter_args = topics.flags();
-    submitter_args.insert(submitter_args.end(), {"--kafka-bootstrap-servers", bootstrap, "--addition-worker-url", worker.url()});
+    submitter_args.insert(submitter_args.end(), {"--kafka-bootstrap-servers", bootstrap,
+                                                 "--addition-worker-url", worker.url()});
     ServiceProcess submitter("job_submitter", submitter_args, dir.path());
-    ASSERT_TRUE(eventually([&] {
-        return json::parse(get(submitter.url() + "/readyz").body)["dependencies"]["kafka"]["reading_results"] == true;
-    }, std::chrono::seconds(30)));
+    ASSERT_TRUE(eventually(
+        [&] {
+            return json::parse(get(submitter.url() + "/readyz")
+                                   .body)["dependencies"]["kafka"]["reading_results"] == true;
+        },
+        std::chrono::seconds(30)));
 
     ASSERT_EQ(std::system(stop_broker.command.c_str()), 0);
     ASSERT_TRUE(eventually([&] {
-        return json::parse(get(submitter.url() + "/readyz").body)["dependencies"]["kafka"]["broker_reachable"] == false;
+        return json::parse(get(submitter.url() + "/readyz")
+                               .body)["dependencies"]["kafka"]["broker_reachable"] == false;
     }));
     const auto started = std::chrono::steady_clock::now();
-    const auto kafka_job = post(submitter.url() + "/submit",
-                                json{{"operation", "addition"}, {"a", 1}, {"b", 2}, {"mechanism", "kafka"}}.dump());
+    const auto kafka_job =
+        post(submitter.url() + "/submit",
+             json{{"operation", "addition"}, {"a", 1}, {"b", 2}, {"mechanism", "kafka"}}.dump());
     const auto elapsed = std::chrono::steady_clock::now() - started;
     EXPECT_EQ(kafka_job.status, 503u) << kafka_job.body;
     EXPECT_EQ(json::parse(kafka_job.body)["error"]["code"], "broker_unavailable");
     EXPECT_LT(elapsed, std::chrono::seconds(1)) << "a kafka job fails fast when the broker is down";
-    const auto http_job = post(submitter.url() + "/submit",
-                               json{{"operation", "addition"}, {"a", 1}, {"b", 2}, {"mechanism", "http"}}.dump());
+    const auto http_job =
+        post(submitter.url() + "/submit",
+             json{{"operation", "addition"}, {"a", 1}, {"b", 2}, {"mechanism", "http"}}.dump());
     EXPECT_EQ(http_job.status, 200u) << http_job.body;
-    EXPECT_EQ(get(submitter.url() + "/readyz").status, 200u) << "http jobs still work, so it stays ready";
+    EXPECT_EQ(get(submitter.url() + "/readyz").status, 200u)
+        << "http jobs still work, so it stays ready";
 }
 
 }  // namespace

@@ -18,11 +18,12 @@ using nlohmann::json;
 
 /// A whole system: log_collector, the four workers, job_submitter and help_page.
 class System {
-public:
+  public:
     explicit System(const std::string& name, std::vector<std::string> submitter_args = {})
         : dir_(name), data_dir_(dir_.path() / "data") {
         collector_ = std::make_unique<ServiceProcess>(
-            "log_collector", std::vector<std::string>{"--data-dir", data_dir_.string()}, dir_.path());
+            "log_collector", std::vector<std::string>{"--data-dir", data_dir_.string()},
+            dir_.path());
         for (const auto operation : kAllOperations) {
             workers_.push_back(std::make_unique<ServiceProcess>(
                 "worker",
@@ -40,14 +41,18 @@ public:
         help_ = std::make_unique<ServiceProcess>("help_page", urls, dir_.path());
     }
 
-    ServiceProcess& worker(Operation operation) { return *workers_[static_cast<std::size_t>(operation)]; }
+    ServiceProcess& worker(Operation operation) {
+        return *workers_[static_cast<std::size_t>(operation)];
+    }
     ServiceProcess& submitter() { return *submitter_; }
     ServiceProcess& help() { return *help_; }
     std::unique_ptr<ServiceProcess>& collector() { return collector_; }
     const std::filesystem::path& dir() const { return dir_.path(); }
     const std::filesystem::path& data_dir() const { return data_dir_; }
 
-    ClientResponse submit(const json& body) { return post(submitter_->url() + "/submit", body.dump()); }
+    ClientResponse submit(const json& body) {
+        return post(submitter_->url() + "/submit", body.dump());
+    }
 
     /// Every record log_collector holds.
     json logs() {
@@ -56,7 +61,7 @@ public:
         return json::parse(response.body);
     }
 
-private:
+  private:
     TempDir dir_;
     std::filesystem::path data_dir_;
     std::unique_ptr<ServiceProcess> collector_;
@@ -67,7 +72,7 @@ private:
 
 /// Most tests share one system, started once.
 class ServicesTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() { system_ = new System("services"); }
     static void TearDownTestSuite() {
         delete system_;
@@ -123,7 +128,8 @@ TEST_F(ServicesTest, ComputesEveryOperationOverHttpAndLogsIt) {
         return std::all_of(job_ids.begin(), job_ids.end(),
                            [&](const auto& id) { return has_job(records, id); });
     }));
-    const auto one = json::parse(get(system_->collector()->url() + "/logs?job_id=" + job_ids[3]).body);
+    const auto one =
+        json::parse(get(system_->collector()->url() + "/logs?job_id=" + job_ids[3]).body);
     ASSERT_EQ(one.size(), 1u);
     EXPECT_EQ(one[0]["result"], 3);
     EXPECT_EQ(one[0]["remainder"], 1);
@@ -141,7 +147,8 @@ TEST_F(ServicesTest, AcceptsFormsAndShortNames) {
 TEST_F(ServicesTest, KeepsJobsForLookup) {
     const auto submitted = json::parse(
         system_->submit({{"operation", "add"}, {"a", 1}, {"b", 2}, {"mechanism", "http"}}).body);
-    const auto found = get(system_->submitter().url() + "/jobs/" + submitted["job_id"].get<std::string>());
+    const auto found =
+        get(system_->submitter().url() + "/jobs/" + submitted["job_id"].get<std::string>());
     ASSERT_EQ(found.status, 200u);
     EXPECT_EQ(json::parse(found.body), submitted);
     EXPECT_EQ(get(system_->submitter().url() + "/jobs/j-unknown").status, 404u);
@@ -180,7 +187,8 @@ TEST_F(ServicesTest, RejectsBadInputWithoutSideEffects) {
          "application/json", 400, "invalid_field", "a"},
         {"not an integer", R"({"operation":"add","a":1.5,"b":2,"mechanism":"http"})",
          "application/json", 400, "invalid_field", "a"},
-        {"beyond 64 bits", R"({"operation":"add","a":1,"b":18446744073709551616,"mechanism":"http"})",
+        {"beyond 64 bits",
+         R"({"operation":"add","a":1,"b":18446744073709551616,"mechanism":"http"})",
          "application/json", 400, "out_of_range", "b"},
         {"unknown operation", R"({"operation":"power","a":1,"b":2,"mechanism":"http"})",
          "application/json", 400, "unknown_operation", "operation"},
@@ -208,12 +216,17 @@ TEST_F(ServicesTest, RejectsBadInputWithoutSideEffects) {
 
 TEST_F(ServicesTest, ReportsOverflowAndDivisionByZeroAsFailedJobs) {
     for (const auto& [body, code] :
-         {std::pair{json{{"operation", "addition"}, {"a", INT64_MAX}, {"b", 1}, {"mechanism", "http"}},
+         {std::pair{
+              json{{"operation", "addition"}, {"a", INT64_MAX}, {"b", 1}, {"mechanism", "http"}},
+              "overflow"},
+          std::pair{json{{"operation", "multiplication"},
+                         {"a", INT64_MIN},
+                         {"b", -1},
+                         {"mechanism", "http"}},
                     "overflow"},
-          std::pair{json{{"operation", "multiplication"}, {"a", INT64_MIN}, {"b", -1}, {"mechanism", "http"}},
-                    "overflow"},
-          std::pair{json{{"operation", "division"}, {"a", INT64_MIN}, {"b", -1}, {"mechanism", "http"}},
-                    "overflow"},
+          std::pair{
+              json{{"operation", "division"}, {"a", INT64_MIN}, {"b", -1}, {"mechanism", "http"}},
+              "overflow"},
           std::pair{json{{"operation", "division"}, {"a", 7}, {"b", 0}, {"mechanism", "http"}},
                     "division_by_zero"}}) {
         const auto response = system_->submit(body);
@@ -225,9 +238,11 @@ TEST_F(ServicesTest, ReportsOverflowAndDivisionByZeroAsFailedJobs) {
         // The failure is recorded as a failure, never as a result.
         const auto id = job["job_id"].get<std::string>();
         ASSERT_TRUE(eventually([&] {
-            return json::parse(get(system_->collector()->url() + "/logs?job_id=" + id).body).size() == 1;
+            return json::parse(get(system_->collector()->url() + "/logs?job_id=" + id).body)
+                       .size() == 1;
         }));
-        const auto record = json::parse(get(system_->collector()->url() + "/logs?job_id=" + id).body)[0];
+        const auto record =
+            json::parse(get(system_->collector()->url() + "/logs?job_id=" + id).body)[0];
         EXPECT_EQ(record["error"]["code"], code);
         EXPECT_FALSE(record.contains("result"));
     }
@@ -238,7 +253,8 @@ TEST_F(ServicesTest, AnswersUnknownRoutesAndMethods) {
     const auto wrong_method = get(system_->submitter().url() + "/submit");
     EXPECT_EQ(wrong_method.status, 405u);
     EXPECT_EQ(json::parse(wrong_method.body)["error"]["code"], "method_not_allowed");
-    EXPECT_EQ(post(system_->worker(Operation::addition).url() + "/compute?a=1&b=2", "").status, 405u);
+    EXPECT_EQ(post(system_->worker(Operation::addition).url() + "/compute?a=1&b=2", "").status,
+              405u);
 }
 
 TEST_F(ServicesTest, WorkerComputesAndDescribesItself) {
@@ -253,12 +269,12 @@ TEST_F(ServicesTest, WorkerComputesAndDescribesItself) {
     EXPECT_TRUE(result.contains("cluster"));
     EXPECT_TRUE(result.contains("node"));
 
-    for (const auto& [query, code] : {std::pair{"a=1", "missing_field"},
-                                      std::pair{"a=1&b=two", "invalid_field"},
-                                      std::pair{"a=1&b=99999999999999999999", "out_of_range"},
-                                      std::pair{"a=1&b=0", "division_by_zero"},
-                                      std::pair{"a=1&b=2&job_id=bad%20id", "invalid_field"},
-                                      std::pair{"a=1&b=2&x=3", "unknown_field"}}) {
+    for (const auto& [query, code] :
+         {std::pair{"a=1", "missing_field"}, std::pair{"a=1&b=two", "invalid_field"},
+          std::pair{"a=1&b=99999999999999999999", "out_of_range"},
+          std::pair{"a=1&b=0", "division_by_zero"},
+          std::pair{"a=1&b=2&job_id=bad%20id", "invalid_field"},
+          std::pair{"a=1&b=2&x=3", "unknown_field"}}) {
         const auto response = get(worker.url() + "/compute?" + query);
         EXPECT_EQ(response.status, 400u) << query;
         EXPECT_EQ(json::parse(response.body)["error"]["code"], code) << query;
@@ -299,9 +315,12 @@ TEST_F(ServicesTest, EveryServiceHasHealthReadinessAndMetrics) {
         EXPECT_EQ(json::parse(ready.body)["status"], "ready");
         const auto metrics = get(service->url() + "/metrics");
         EXPECT_EQ(metrics.status, 200u);
-        EXPECT_NE(metrics.body.find("# TYPE calcmesh_http_requests_total counter"), std::string::npos);
-        EXPECT_NE(metrics.body.find("calcmesh_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/readyz\"}"),
+        EXPECT_NE(metrics.body.find("# TYPE calcmesh_http_requests_total counter"),
                   std::string::npos);
+        EXPECT_NE(
+            metrics.body.find(
+                "calcmesh_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/readyz\"}"),
+            std::string::npos);
     }
     const auto worker_metrics = get(system_->worker(Operation::addition).url() + "/metrics").body;
     EXPECT_NE(worker_metrics.find("calcmesh_log_records_dropped_total 0"), std::string::npos);
@@ -315,7 +334,8 @@ TEST_F(ServicesTest, ServesSeveralRequestsOnOneConnection) {
         http::request<http::string_body> request{http::verb::post, "/submit", 11};
         request.set(http::field::host, "localhost");
         request.set(http::field::content_type, "application/json");
-        request.body() = json{{"operation", "add"}, {"a", i}, {"b", 1}, {"mechanism", "http"}}.dump();
+        request.body() =
+            json{{"operation", "add"}, {"a", i}, {"b", 1}, {"mechanism", "http"}}.dump();
         request.prepare_payload();
         http::write(stream, request);
         beast::flat_buffer buffer;
@@ -392,14 +412,18 @@ TEST(ServicesOutage, SubmitterNamesAStoppedWorkerAndHelpPageStillRenders) {
     System system("worker-down");
     auto& worker = system.worker(Operation::multiplication);
     EXPECT_EQ(worker.stop(), 0);
-    const auto response = system.submit({{"operation", "multiplication"}, {"a", 6}, {"b", 7}, {"mechanism", "http"}});
+    const auto response =
+        system.submit({{"operation", "multiplication"}, {"a", 6}, {"b", 7}, {"mechanism", "http"}});
     EXPECT_TRUE(response.status == 502u || response.status == 503u) << response.status;
     const auto body = json::parse(response.body);
     EXPECT_EQ(body["error"]["code"], "upstream_unavailable");
-    EXPECT_NE(body["error"]["message"].get<std::string>().find("multiplication_worker"), std::string::npos);
+    EXPECT_NE(body["error"]["message"].get<std::string>().find("multiplication_worker"),
+              std::string::npos);
     EXPECT_EQ(body["status"], "failed");
     // The other workers still serve.
-    EXPECT_EQ(system.submit({{"operation", "addition"}, {"a", 6}, {"b", 7}, {"mechanism", "http"}}).status, 200u);
+    EXPECT_EQ(system.submit({{"operation", "addition"}, {"a", 6}, {"b", 7}, {"mechanism", "http"}})
+                  .status,
+              200u);
 
     const auto page = get(system.help().url() + "/");
     EXPECT_EQ(page.status, 200u);
@@ -414,16 +438,19 @@ TEST(ServicesOutage, SubmitterTimesOutOnASlowWorkerAndDrainsOnSigterm) {
     // A stopped process still has its socket: connections are accepted, never answered.
     ASSERT_EQ(::kill(worker.pid(), SIGSTOP), 0);
     const auto started = std::chrono::steady_clock::now();
-    const auto response = system.submit({{"operation", "division"}, {"a", 6}, {"b", 3}, {"mechanism", "http"}});
+    const auto response =
+        system.submit({{"operation", "division"}, {"a", 6}, {"b", 3}, {"mechanism", "http"}});
     EXPECT_EQ(response.status, 504u) << response.body;
     EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(450));
     const auto body = json::parse(response.body);
     EXPECT_EQ(body["error"]["code"], "upstream_timeout");
-    EXPECT_NE(body["error"]["message"].get<std::string>().find("division_worker"), std::string::npos);
+    EXPECT_NE(body["error"]["message"].get<std::string>().find("division_worker"),
+              std::string::npos);
 
     // An in-flight request finishes before the submitter exits on SIGTERM.
     std::thread in_flight([&] {
-        const auto late = system.submit({{"operation", "division"}, {"a", 1}, {"b", 1}, {"mechanism", "http"}});
+        const auto late =
+            system.submit({{"operation", "division"}, {"a", 1}, {"b", 1}, {"mechanism", "http"}});
         EXPECT_EQ(late.status, 504u);
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -436,15 +463,17 @@ TEST(ServicesOutage, WorkerRecordsSurviveALogCollectorOutage) {
     System system("collector-down");
     auto& collector = system.collector();
     const auto port = collector->port();
-    const auto first = json::parse(
-        system.submit({{"operation", "add"}, {"a", 1}, {"b", 1}, {"mechanism", "http"}}).body)["job_id"];
+    const auto first =
+        json::parse(system.submit({{"operation", "add"}, {"a", 1}, {"b", 1}, {"mechanism", "http"}})
+                        .body)["job_id"];
     ASSERT_TRUE(eventually([&] { return has_job(system.logs(), first); }));
     EXPECT_EQ(collector->stop(), 0);
 
     // Enough records that they come back in several batches, each under the body limit.
     std::vector<std::string> during;
     for (int i = 0; i < 400; ++i) {
-        const auto response = system.submit({{"operation", "addition"}, {"a", i}, {"b", 2}, {"mechanism", "http"}});
+        const auto response =
+            system.submit({{"operation", "addition"}, {"a", i}, {"b", 2}, {"mechanism", "http"}});
         ASSERT_EQ(response.status, 200u) << "jobs do not wait for logging";
         during.push_back(json::parse(response.body)["job_id"]);
     }

@@ -18,7 +18,8 @@ using nlohmann::json;
 /// The pids of the direct children of `pid`, from /proc.
 std::set<pid_t> children_of(pid_t pid) {
     std::set<pid_t> children;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
         std::ifstream in(task.path() / "children");
         pid_t child = 0;
         while (in >> child) {
@@ -41,20 +42,29 @@ bool alive(pid_t pid) {
 
 /// `calcmesh up` on free ports and a run directory of its own, once it says it is up.
 class UpRun {
-public:
+  public:
     explicit UpRun(bool kafka) : dir_("up") {
         std::string worker_ports;
         for (int i = 0; i < 4; ++i) {
             worker_ports += (i ? "," : "") + std::to_string(free_port());
         }
         ChildProcess::Options options;
-        options.argv = {bin_dir() + "/calcmesh", "up", "--kafka", kafka ? "true" : "false",
-                        "--kafka-port", std::to_string(kafka_port),
-                        "--run-dir", (dir_.path() / "run").string(),
-                        "--submitter-port", std::to_string(submitter_port),
-                        "--help-port", std::to_string(help_port),
-                        "--collector-port", std::to_string(collector_port),
-                        "--worker-ports", worker_ports};
+        options.argv = {bin_dir() + "/calcmesh",
+                        "up",
+                        "--kafka",
+                        kafka ? "true" : "false",
+                        "--kafka-port",
+                        std::to_string(kafka_port),
+                        "--run-dir",
+                        (dir_.path() / "run").string(),
+                        "--submitter-port",
+                        std::to_string(submitter_port),
+                        "--help-port",
+                        std::to_string(help_port),
+                        "--collector-port",
+                        std::to_string(collector_port),
+                        "--worker-ports",
+                        worker_ports};
         options.output_file = (dir_.path() / "up.log").string();
         process_ = std::make_unique<ChildProcess>(options);
         if (!eventually([&] { return output().find("calcmesh is up") != std::string::npos; },
@@ -68,7 +78,9 @@ public:
         std::ifstream in(dir_.path() / "up.log");
         return {std::istreambuf_iterator<char>(in), {}};
     }
-    std::string url(unsigned short port) const { return "http://127.0.0.1:" + std::to_string(port); }
+    std::string url(unsigned short port) const {
+        return "http://127.0.0.1:" + std::to_string(port);
+    }
     ChildProcess& process() { return *process_; }
 
     const unsigned short submitter_port = free_port();
@@ -77,7 +89,7 @@ public:
     const unsigned short kafka_port = free_port();
     std::set<pid_t> children;
 
-private:
+  private:
     TempDir dir_;
     std::unique_ptr<ChildProcess> process_;
 };
@@ -87,10 +99,12 @@ TEST(Up, RunsTheWholeSystemAndStopsCleanly) {
     EXPECT_EQ(up.children.size(), 7u) << up.output();
 
     std::vector<std::string> job_ids;
-    for (const auto& [operation, expected] : {std::pair{"addition", 13}, std::pair{"subtraction", 7},
-                                              std::pair{"multiplication", 30}, std::pair{"division", 3}}) {
-        const auto response = post(up.url(up.submitter_port) + "/submit",
-                                   json{{"operation", operation}, {"a", 10}, {"b", 3}, {"mechanism", "http"}}.dump());
+    for (const auto& [operation, expected] :
+         {std::pair{"addition", 13}, std::pair{"subtraction", 7}, std::pair{"multiplication", 30},
+          std::pair{"division", 3}}) {
+        const auto response =
+            post(up.url(up.submitter_port) + "/submit",
+                 json{{"operation", operation}, {"a", 10}, {"b", 3}, {"mechanism", "http"}}.dump());
         ASSERT_EQ(response.status, 200u) << response.body;
         const auto job = json::parse(response.body);
         EXPECT_EQ(job["result"], expected);
@@ -102,11 +116,13 @@ TEST(Up, RunsTheWholeSystemAndStopsCleanly) {
         for (const auto& record : records) {
             logged.insert(record["job_id"].get<std::string>());
         }
-        return std::all_of(job_ids.begin(), job_ids.end(), [&](const auto& id) { return logged.contains(id); });
+        return std::all_of(job_ids.begin(), job_ids.end(),
+                           [&](const auto& id) { return logged.contains(id); });
     }));
     const auto page = get(up.url(up.help_port) + "/");
     EXPECT_EQ(page.status, 200u);
-    for (const auto* worker : {"addition_worker", "subtraction_worker", "multiplication_worker", "division_worker"}) {
+    for (const auto* worker :
+         {"addition_worker", "subtraction_worker", "multiplication_worker", "division_worker"}) {
         EXPECT_NE(page.body.find(std::string("id=\"") + worker + "\""), std::string::npos);
     }
     EXPECT_EQ(page.body.find("unavailable</strong>"), std::string::npos);
@@ -118,7 +134,8 @@ TEST(Up, RunsTheWholeSystemAndStopsCleanly) {
     for (const auto child : up.children) {
         EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
     }
-    EXPECT_NE(up.output().find("stopped log_collector (exited with status 0)"), std::string::npos) << up.output();
+    EXPECT_NE(up.output().find("stopped log_collector (exited with status 0)"), std::string::npos)
+        << up.output();
 }
 
 TEST(Up, StopsEverythingWhenAChildDies) {
@@ -129,7 +146,8 @@ TEST(Up, StopsEverythingWhenAChildDies) {
     const auto status = up.process().wait_for(std::chrono::seconds(60));
     ASSERT_TRUE(status);
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
-    EXPECT_NE(up.output().find("killed by signal 9 (Killed) unexpectedly; stopping the rest"), std::string::npos)
+    EXPECT_NE(up.output().find("killed by signal 9 (Killed) unexpectedly; stopping the rest"),
+              std::string::npos)
         << up.output();
     for (const auto child : up.children) {
         EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
@@ -139,8 +157,9 @@ TEST(Up, StopsEverythingWhenAChildDies) {
 TEST(Up, RunsKafkaAndItsTopicsToo) {
     UpRun up(true);
     EXPECT_EQ(up.children.size(), 8u) << up.output();
-    const auto response = post(up.url(up.submitter_port) + "/submit",
-                               json{{"operation", "division"}, {"a", 7}, {"b", 2}, {"mechanism", "kafka"}}.dump());
+    const auto response =
+        post(up.url(up.submitter_port) + "/submit",
+             json{{"operation", "division"}, {"a", 7}, {"b", 2}, {"mechanism", "kafka"}}.dump());
     ASSERT_EQ(response.status, 200u) << response.body;
     const auto job = json::parse(response.body);
     EXPECT_EQ(job["result"], 3);
@@ -149,7 +168,9 @@ TEST(Up, RunsKafkaAndItsTopicsToo) {
 
     // The result is on the results topic for any Kafka client to see.
     std::string consumed;
-    FILE* kcat = ::popen(("kcat -b 127.0.0.1:" + std::to_string(up.kafka_port) + " -C -t results -e -q").c_str(), "r");
+    FILE* kcat = ::popen(
+        ("kcat -b 127.0.0.1:" + std::to_string(up.kafka_port) + " -C -t results -e -q").c_str(),
+        "r");
     ASSERT_NE(kcat, nullptr);
     char buffer[4096];
     for (std::size_t got; (got = std::fread(buffer, 1, sizeof buffer, kcat)) > 0;) {
@@ -158,7 +179,8 @@ TEST(Up, RunsKafkaAndItsTopicsToo) {
     ::pclose(kcat);
     EXPECT_NE(consumed.find(id), std::string::npos) << consumed;
     ASSERT_TRUE(eventually([&] {
-        const auto records = json::parse(get(up.url(up.collector_port) + "/logs?job_id=" + id).body);
+        const auto records =
+            json::parse(get(up.url(up.collector_port) + "/logs?job_id=" + id).body);
         return records.size() == 1 && records[0]["mechanism"] == "kafka";
     }));
 

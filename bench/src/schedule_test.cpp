@@ -40,7 +40,7 @@ TEST(OpenLoopSchedule, LanesShareTheRateSlotBySlot) {
 /// A target that answers in 1 ms, except that nothing is answered during a stall: an answer
 /// due in [stall_from, stall_to) comes at stall_to. Optionally answers wrong once.
 class StallingTarget final : public Target {
-public:
+  public:
     StallingTarget(Clock::duration stall_from, Clock::duration stall_to, std::uint64_t wrong_at = 0)
         : origin_(Clock::now()),
           stall_from_(stall_from),
@@ -53,9 +53,9 @@ public:
         return std::make_unique<Client>(std::move(executor), *this);
     }
 
-private:
+  private:
     class Client final : public TargetClient {
-    public:
+      public:
         Client(net::any_io_executor executor, StallingTarget& target)
             : executor_(std::move(executor)), target_(target) {}
         Task<CallResult> call(std::uint64_t sequence) override {
@@ -74,7 +74,7 @@ private:
             co_return CallResult::ok();
         }
 
-    private:
+      private:
         net::any_io_executor executor_;
         StallingTarget& target_;
     };

@@ -164,7 +164,7 @@ CallResult check_job(const ClientResponse& response, const JobInput& input, Mech
 }
 
 class SubmitClient final : public TargetClient {
-public:
+  public:
     SubmitClient(net::any_io_executor executor, const TargetOptions& options, Url url)
         : client_(std::move(executor), 4096), options_(options), url_(std::move(url)) {}
 
@@ -185,7 +185,7 @@ public:
         co_return check_job(response.value(), input, options_.mechanism);
     }
 
-private:
+  private:
     HttpClient client_;
     const TargetOptions& options_;
     Url url_;
@@ -212,7 +212,7 @@ Result<double> stored_records(const std::string& collector) {
 }
 
 class SubmitTarget final : public Target {
-public:
+  public:
     SubmitTarget(TargetOptions options, Url url)
         : options_(std::move(options)), url_(std::move(url)) {}
 
@@ -288,7 +288,7 @@ public:
                               {"log_records_wait_ms", waited_ms}};
     }
 
-private:
+  private:
     TargetOptions options_;
     Url url_;
     double stored_before_ = 0;
@@ -297,7 +297,7 @@ private:
 // ---- url ---------------------------------------------------------------------------------
 
 class UrlClient final : public TargetClient {
-public:
+  public:
     UrlClient(net::any_io_executor executor, const TargetOptions& options, Url url)
         : client_(std::move(executor), 4096), options_(options), url_(std::move(url)) {}
 
@@ -320,14 +320,14 @@ public:
         co_return CallResult::ok();
     }
 
-private:
+  private:
     HttpClient client_;
     const TargetOptions& options_;
     Url url_;
 };
 
 class UrlTarget final : public Target {
-public:
+  public:
     UrlTarget(TargetOptions options, Url url)
         : options_(std::move(options)), url_(std::move(url)) {}
     std::string describe() const override {
@@ -345,7 +345,7 @@ public:
         return std::make_unique<UrlClient>(std::move(executor), options_, url_);
     }
 
-private:
+  private:
     TargetOptions options_;
     Url url_;
 };
@@ -353,7 +353,7 @@ private:
 // ---- save-log ----------------------------------------------------------------------------
 
 class SaveLogClient final : public TargetClient {
-public:
+  public:
     SaveLogClient(net::any_io_executor executor, const TargetOptions& options, Url url,
                   const std::string& nonce)
         : client_(std::move(executor), 4096),
@@ -388,7 +388,7 @@ public:
         co_return CallResult::ok();
     }
 
-private:
+  private:
     HttpClient client_;
     const TargetOptions& options_;
     Url url_;
@@ -396,7 +396,7 @@ private:
 };
 
 class SaveLogTarget final : public Target {
-public:
+  public:
     SaveLogTarget(TargetOptions options, Url url)
         : options_(std::move(options)), url_(std::move(url)), nonce_(run_nonce()) {}
     std::string describe() const override {
@@ -411,7 +411,7 @@ public:
         return std::make_unique<SaveLogClient>(std::move(executor), options_, url_, nonce_);
     }
 
-private:
+  private:
     TargetOptions options_;
     Url url_;
     std::string nonce_;
@@ -422,7 +422,7 @@ private:
 /// One produce→consume trip through the broker, with the services' own producer and consumer
 /// (same client settings): the floor under a Kafka job, which needs two such trips.
 class KafkaTripTarget final : public Target {
-public:
+  public:
     using Waiter = AsyncEvent<Result<std::string>>;
 
     explicit KafkaTripTarget(TargetOptions options)
@@ -504,7 +504,7 @@ public:
     const TargetOptions& options() const { return options_; }
     const std::string& nonce() const { return nonce_; }
 
-private:
+  private:
     void arrived(const KafkaMessage& message) {
         if (auto waiter = claim(message.key)) {
             waiter->deliver(message.value);
@@ -521,7 +521,7 @@ private:
 };
 
 class KafkaTripClient final : public TargetClient {
-public:
+  public:
     KafkaTripClient(net::any_io_executor executor, KafkaTripTarget& trip)
         : executor_(std::move(executor)), trip_(trip) {}
 
@@ -549,7 +549,7 @@ public:
         co_return CallResult::ok();
     }
 
-private:
+  private:
     net::any_io_executor executor_;
     KafkaTripTarget& trip_;
 };

@@ -9,10 +9,14 @@ namespace calcmesh {
 
 std::string_view operation_name(Operation operation) {
     switch (operation) {
-        case Operation::addition: return "addition";
-        case Operation::subtraction: return "subtraction";
-        case Operation::multiplication: return "multiplication";
-        case Operation::division: return "division";
+        case Operation::addition:
+            return "addition";
+        case Operation::subtraction:
+            return "subtraction";
+        case Operation::multiplication:
+            return "multiplication";
+        case Operation::division:
+            return "division";
     }
     return "addition";
 }
@@ -68,9 +72,9 @@ Result<Outcome> compute(Operation operation, std::int64_t a, std::int64_t b) {
             return Outcome{a / b, a % b};
     }
     if (overflowed) {
-        return fail(ErrorCode::overflow,
-                    "the " + std::string(operation_name(operation)) + " of " + std::to_string(a) +
-                        " and " + std::to_string(b) + " does not fit in a 64-bit signed integer");
+        return fail(ErrorCode::overflow, "the " + std::string(operation_name(operation)) + " of " +
+                                             std::to_string(a) + " and " + std::to_string(b) +
+                                             " does not fit in a 64-bit signed integer");
     }
     return Outcome{result, std::nullopt};
 }

@@ -28,16 +28,16 @@ Result<ClientResponse> blocking_http(http::verb method, const std::string& url, 
     net::io_context context;
     HttpClient client(context.get_executor());
     std::optional<Result<ClientResponse>> result;
-    net::co_spawn(context,
-                  send(client, method, base.value(), std::move(target), std::move(body),
-                       std::move(content_type), timeout),
-                  [&result](const std::exception_ptr& error,
-                            std::optional<Result<ClientResponse>> response) {
-                      if (error) {
-                          std::rethrow_exception(error);
-                      }
-                      result = std::move(response);
-                  });
+    net::co_spawn(
+        context,
+        send(client, method, base.value(), std::move(target), std::move(body),
+             std::move(content_type), timeout),
+        [&result](const std::exception_ptr& error, std::optional<Result<ClientResponse>> response) {
+            if (error) {
+                std::rethrow_exception(error);
+            }
+            result = std::move(response);
+        });
     context.run();
     return std::move(result).value();
 }

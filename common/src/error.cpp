@@ -43,27 +43,48 @@ unsigned http_status(ErrorCode code) {
 std::string_view error_code_name(ErrorCode code) {
     // `internal` must stay the last code: parse_error_code and the tests iterate up to it.
     switch (code) {
-        case ErrorCode::invalid_json: return "invalid_json";
-        case ErrorCode::unsupported_media_type: return "unsupported_media_type";
-        case ErrorCode::missing_field: return "missing_field";
-        case ErrorCode::invalid_field: return "invalid_field";
-        case ErrorCode::unknown_field: return "unknown_field";
-        case ErrorCode::out_of_range: return "out_of_range";
-        case ErrorCode::overflow: return "overflow";
-        case ErrorCode::division_by_zero: return "division_by_zero";
-        case ErrorCode::unknown_operation: return "unknown_operation";
-        case ErrorCode::unknown_mechanism: return "unknown_mechanism";
-        case ErrorCode::payload_too_large: return "payload_too_large";
-        case ErrorCode::not_found: return "not_found";
-        case ErrorCode::method_not_allowed: return "method_not_allowed";
-        case ErrorCode::upstream_unavailable: return "upstream_unavailable";
-        case ErrorCode::upstream_timeout: return "upstream_timeout";
-        case ErrorCode::upstream_bad_response: return "upstream_bad_response";
-        case ErrorCode::broker_unavailable: return "broker_unavailable";
-        case ErrorCode::job_timeout: return "job_timeout";
-        case ErrorCode::not_ready: return "not_ready";
-        case ErrorCode::storage_failure: return "storage_failure";
-        case ErrorCode::internal: return "internal";
+        case ErrorCode::invalid_json:
+            return "invalid_json";
+        case ErrorCode::unsupported_media_type:
+            return "unsupported_media_type";
+        case ErrorCode::missing_field:
+            return "missing_field";
+        case ErrorCode::invalid_field:
+            return "invalid_field";
+        case ErrorCode::unknown_field:
+            return "unknown_field";
+        case ErrorCode::out_of_range:
+            return "out_of_range";
+        case ErrorCode::overflow:
+            return "overflow";
+        case ErrorCode::division_by_zero:
+            return "division_by_zero";
+        case ErrorCode::unknown_operation:
+            return "unknown_operation";
+        case ErrorCode::unknown_mechanism:
+            return "unknown_mechanism";
+        case ErrorCode::payload_too_large:
+            return "payload_too_large";
+        case ErrorCode::not_found:
+            return "not_found";
+        case ErrorCode::method_not_allowed:
+            return "method_not_allowed";
+        case ErrorCode::upstream_unavailable:
+            return "upstream_unavailable";
+        case ErrorCode::upstream_timeout:
+            return "upstream_timeout";
+        case ErrorCode::upstream_bad_response:
+            return "upstream_bad_response";
+        case ErrorCode::broker_unavailable:
+            return "broker_unavailable";
+        case ErrorCode::job_timeout:
+            return "job_timeout";
+        case ErrorCode::not_ready:
+            return "not_ready";
+        case ErrorCode::storage_failure:
+            return "storage_failure";
+        case ErrorCode::internal:
+            return "internal";
     }
     return "internal";
 }

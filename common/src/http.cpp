@@ -92,9 +92,9 @@ std::optional<std::string_view> Request::query_param(std::string_view name) cons
 std::string Request::media_type() const {
     const auto header = message[http::field::content_type];
     std::string type(header.substr(0, header.find(';')));
-    type.erase(std::remove_if(type.begin(), type.end(),
-                              [](unsigned char c) { return std::isspace(c); }),
-               type.end());
+    type.erase(
+        std::remove_if(type.begin(), type.end(), [](unsigned char c) { return std::isspace(c); }),
+        type.end());
     std::transform(type.begin(), type.end(), type.begin(),
                    [](unsigned char c) { return std::tolower(c); });
     return type;
@@ -148,8 +148,8 @@ Result<Url> parse_url(std::string_view text) {
     }
     url.host = std::string(authority.substr(0, colon));
     url.port = colon == std::string_view::npos ? "80" : std::string(authority.substr(colon + 1));
-    if (url.port.empty() ||
-        !std::all_of(url.port.begin(), url.port.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    if (url.port.empty() || !std::all_of(url.port.begin(), url.port.end(),
+                                         [](unsigned char c) { return std::isdigit(c); })) {
         return fail(ErrorCode::invalid_field, "URL '" + std::string(text) + "' has a bad port");
     }
     return url;

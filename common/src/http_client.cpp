@@ -28,28 +28,29 @@ std::size_t HttpClient::idle_connections() const {
     return count;
 }
 
-Task<Result<HttpClient::Stream>> HttpClient::connect(
-    const Url& url, std::chrono::steady_clock::time_point deadline, const std::string& upstream) {
+Task<Result<HttpClient::Stream>> HttpClient::connect(const Url& url,
+                                                     std::chrono::steady_clock::time_point deadline,
+                                                     const std::string& upstream) {
     tcp::resolver resolver(executor_);
     boost::system::error_code ec;
     const auto endpoints = co_await resolver.async_resolve(
         url.host, url.port, net::redirect_error(net::use_awaitable, ec));
     if (ec) {
-        co_return fail(ErrorCode::upstream_unavailable,
-                       upstream + " is unavailable: cannot resolve " + url.host + ": " +
-                           ec.message());
+        co_return fail(
+            ErrorCode::upstream_unavailable,
+            upstream + " is unavailable: cannot resolve " + url.host + ": " + ec.message());
     }
     auto stream = std::make_unique<beast::tcp_stream>(executor_);
     stream->expires_at(deadline);
     co_await stream->async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
     if (ec == beast::error::timeout) {
-        co_return fail(ErrorCode::upstream_timeout,
-                       upstream + " at " + url.host_port() + " did not accept a connection in time");
+        co_return fail(ErrorCode::upstream_timeout, upstream + " at " + url.host_port() +
+                                                        " did not accept a connection in time");
     }
     if (ec) {
-        co_return fail(ErrorCode::upstream_unavailable,
-                       upstream + " is unavailable: cannot connect to " + url.host_port() + ": " +
-                           ec.message());
+        co_return fail(ErrorCode::upstream_unavailable, upstream +
+                                                            " is unavailable: cannot connect to " +
+                                                            url.host_port() + ": " + ec.message());
     }
     stream->socket().set_option(tcp::no_delay(true), ec);
     co_return std::move(stream);
@@ -97,17 +98,17 @@ Task<Result<ClientResponse>> HttpClient::send(http::verb method, Url url, std::s
                                       net::redirect_error(net::use_awaitable, ec));
         }
         if (ec == beast::error::timeout) {
-            co_return fail(ErrorCode::upstream_timeout,
-                           upstream + " at " + url.host_port() + " did not answer within " +
-                               milliseconds_text(timeout));
+            co_return fail(ErrorCode::upstream_timeout, upstream + " at " + url.host_port() +
+                                                            " did not answer within " +
+                                                            milliseconds_text(timeout));
         }
         if (ec && reused && attempt == 0 && is_stale_connection(ec)) {
             continue;
         }
         if (ec) {
-            co_return fail(ErrorCode::upstream_unavailable,
-                           upstream + " at " + url.host_port() +
-                               " closed the connection: " + ec.message());
+            co_return fail(
+                ErrorCode::upstream_unavailable,
+                upstream + " at " + url.host_port() + " closed the connection: " + ec.message());
         }
         auto response = parser.release();
         if (response.keep_alive() && pool.size() < max_idle_per_host_) {

@@ -14,10 +14,8 @@ void Router::add(http::verb method, std::string path, Handler handler) {
     routes_.push_back(Route{method, std::move(path), std::move(name), false, std::move(handler)});
 }
 
-void Router::add_prefix(http::verb method, std::string prefix, std::string route,
-                        Handler handler) {
-    routes_.push_back(
-        Route{method, std::move(prefix), std::move(route), true, std::move(handler)});
+void Router::add_prefix(http::verb method, std::string prefix, std::string route, Handler handler) {
+    routes_.push_back(Route{method, std::move(prefix), std::move(route), true, std::move(handler)});
 }
 
 std::vector<std::string> Router::routes() const {
@@ -37,9 +35,9 @@ Task<Router::Dispatched> Router::dispatch(Request request) const {
     if (question != std::string_view::npos) {
         auto query = parse_form(target.substr(question + 1));
         if (!query) {
-            co_return Dispatched{"unmatched", error_response({ErrorCode::invalid_field,
-                                                              "malformed query string: " +
-                                                                  query.error().message})};
+            co_return Dispatched{
+                "unmatched", error_response({ErrorCode::invalid_field,
+                                             "malformed query string: " + query.error().message})};
         }
         request.query = std::move(query).value();
     }
@@ -53,9 +51,9 @@ Task<Router::Dispatched> Router::dispatch(Request request) const {
     for (const bool prefix : {false, true}) {
         for (const auto& route : routes_) {
             const bool path_matches =
-                route.prefix == prefix &&
-                (prefix ? request.path.starts_with(route.path) && request.path.size() > route.path.size()
-                        : request.path == route.path);
+                route.prefix == prefix && (prefix ? request.path.starts_with(route.path) &&
+                                                        request.path.size() > route.path.size()
+                                                  : request.path == route.path);
             if (!path_matches) {
                 continue;
             }
@@ -76,10 +74,10 @@ Task<Router::Dispatched> Router::dispatch(Request request) const {
         co_return Dispatched{match->name, std::move(response)};
     }
     if (path_known) {
-        auto response = error_response(
-            {ErrorCode::method_not_allowed,
-             "method " + std::string(request.message.method_string()) + " is not allowed on " +
-                 request.path + "; allowed: " + allowed});
+        auto response =
+            error_response({ErrorCode::method_not_allowed,
+                            "method " + std::string(request.message.method_string()) +
+                                " is not allowed on " + request.path + "; allowed: " + allowed});
         response.set(http::field::allow, allowed);
         co_return Dispatched{"unmatched", std::move(response)};
     }
@@ -107,9 +105,9 @@ HttpServer::HttpServer(HttpServerOptions options, Router router, MetricsRegistry
     names.push_back("unmatched");
     for (const auto& name : names) {
         auto route = std::make_unique<RouteMetrics>();
-        route->latency = &metrics_.histogram("calcmesh_http_request_duration_seconds",
-                                             "Time to handle an HTTP request, by route.",
-                                             {{"route", name}});
+        route->latency =
+            &metrics_.histogram("calcmesh_http_request_duration_seconds",
+                                "Time to handle an HTTP request, by route.", {{"route", name}});
         route_metrics_.emplace(name, std::move(route));
     }
 }
@@ -205,7 +203,8 @@ bool is_parse_error(const boost::system::error_code& ec) {
 Task<void> HttpServer::serve(tcp::socket socket) {
     boost::system::error_code ec;
     const auto peer = socket.remote_endpoint(ec);
-    const std::string remote = ec ? "unknown" : peer.address().to_string() + ":" + std::to_string(peer.port());
+    const std::string remote =
+        ec ? "unknown" : peer.address().to_string() + ":" + std::to_string(peer.port());
     socket.set_option(tcp::no_delay(true), ec);
 
     beast::tcp_stream stream(std::move(socket));
@@ -220,13 +219,14 @@ Task<void> HttpServer::serve(tcp::socket socket) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(options_.body_limit);
         stream.expires_after(options_.idle_timeout);
-        co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+        co_await http::async_read(stream, buffer, parser,
+                                  net::redirect_error(net::use_awaitable, ec));
         if (ec) {
             std::optional<Error> error;
             if (ec == http::error::body_limit) {
-                error = Error{ErrorCode::payload_too_large,
-                              "the body is larger than " + std::to_string(options_.body_limit) +
-                                  " bytes"};
+                error = Error{
+                    ErrorCode::payload_too_large,
+                    "the body is larger than " + std::to_string(options_.body_limit) + " bytes"};
             } else if (ec == http::error::header_limit) {
                 error = Error{ErrorCode::payload_too_large, "the request headers are too large"};
             } else if (is_parse_error(ec)) {
@@ -237,7 +237,8 @@ Task<void> HttpServer::serve(tcp::socket socket) {
                 response.keep_alive(false);
                 record("unmatched", response.result_int(), {});
                 stream.expires_after(std::chrono::seconds(5));
-                co_await http::async_write(stream, response, net::redirect_error(net::use_awaitable, ec));
+                co_await http::async_write(stream, response,
+                                           net::redirect_error(net::use_awaitable, ec));
                 co_await lingering_close(stream, buffer);
             }
             break;
@@ -263,10 +264,10 @@ Task<void> HttpServer::serve(tcp::socket socket) {
         response.set(http::field::server, "calcmesh");
         record(route, response.result_int(), elapsed);
         if (options_.access_log) {
-            spdlog::info("event=request method={} target=\"{}\" status={} duration_ms={:.3f} remote={}",
-                         http::to_string(method), target,
-                         response.result_int(),
-                         std::chrono::duration<double, std::milli>(elapsed).count(), remote);
+            spdlog::info(
+                "event=request method={} target=\"{}\" status={} duration_ms={:.3f} remote={}",
+                http::to_string(method), target, response.result_int(),
+                std::chrono::duration<double, std::milli>(elapsed).count(), remote);
         }
         stream.expires_after(std::chrono::seconds(30));
         co_await http::async_write(stream, response, net::redirect_error(net::use_awaitable, ec));

@@ -115,14 +115,16 @@ struct ReportedOutcome {
 /// Parses "result"/"remainder" or "error"; fails only when the JSON is malformed.
 Result<ReportedOutcome> outcome_from_json(const nlohmann::json& json) {
     if (const auto error = json.find("error"); error != json.end()) {
-        auto code = error->is_object() ? string_field(*error, "code") : fail(ErrorCode::invalid_field, "");
-        auto message = error->is_object() ? string_field(*error, "message") : fail(ErrorCode::invalid_field, "");
+        auto code =
+            error->is_object() ? string_field(*error, "code") : fail(ErrorCode::invalid_field, "");
+        auto message = error->is_object() ? string_field(*error, "message")
+                                          : fail(ErrorCode::invalid_field, "");
         if (!message || !code) {
             return fail(ErrorCode::invalid_field,
                         "error must be an object with string fields code and message", "error");
         }
-        return ReportedOutcome{fail(parse_error_code(code.value()).value_or(ErrorCode::internal),
-                                    message.value())};
+        return ReportedOutcome{
+            fail(parse_error_code(code.value()).value_or(ErrorCode::internal), message.value())};
     }
     if (!json.contains("result")) {
         return fail(ErrorCode::missing_field, "expected 'result' or 'error'", "result");
@@ -141,9 +143,9 @@ Result<WorkerIdentity> identity_from_json(const nlohmann::json& json) {
     BOOST_OUTCOME_TRY(worker, string_field(json, "worker"));
     identity.worker = worker;
     // The other identity fields are informative; a peer that omits them is still understood.
-    for (auto [field, target] : {std::pair{"instance", &identity.instance},
-                                 std::pair{"cluster", &identity.cluster},
-                                 std::pair{"node", &identity.node}}) {
+    for (auto [field, target] :
+         {std::pair{"instance", &identity.instance}, std::pair{"cluster", &identity.cluster},
+          std::pair{"node", &identity.node}}) {
         if (auto value = json.find(field); value != json.end() && value->is_string()) {
             *target = value->get<std::string>();
         }
@@ -296,15 +298,14 @@ Result<LogRecord> log_record_from_json(const nlohmann::json& json) {
     BOOST_OUTCOME_TRY(mechanism_text, string_field(json, "mechanism"));
     BOOST_OUTCOME_TRY(mechanism, parse_mechanism(mechanism_text));
     record.mechanism = mechanism;
-    for (auto [field, target] : {std::pair{"record_id", &record.record_id},
-                                 std::pair{"received_at", &record.received_at},
-                                 std::pair{"completed_at", &record.completed_at}}) {
+    for (auto [field, target] :
+         {std::pair{"record_id", &record.record_id}, std::pair{"received_at", &record.received_at},
+          std::pair{"completed_at", &record.completed_at}}) {
         BOOST_OUTCOME_TRY(value, string_field(json, field));
         *target = value;
     }
     if (record.record_id.empty() || record.record_id.size() > 64) {
-        return fail(ErrorCode::invalid_field, "record_id must be 1 to 64 characters",
-                    "record_id");
+        return fail(ErrorCode::invalid_field, "record_id must be 1 to 64 characters", "record_id");
     }
     return record;
 }

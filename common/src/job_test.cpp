@@ -75,7 +75,8 @@ TEST(LogRecord, RoundTripsThroughJson) {
 }
 
 TEST(FormatTime, IsRfc3339WithMilliseconds) {
-    const auto time = std::chrono::system_clock::time_point{std::chrono::milliseconds(1'700'000'000'123)};
+    const auto time =
+        std::chrono::system_clock::time_point{std::chrono::milliseconds(1'700'000'000'123)};
     EXPECT_EQ(format_time(time), "2023-11-14T22:13:20.123Z");
 }
 

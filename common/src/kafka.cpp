@@ -1,8 +1,8 @@
 #include "calcmesh/kafka.hpp"
 
+#include <fmt/ranges.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
-#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <stdexcept>
@@ -34,7 +34,7 @@ std::unique_ptr<RdKafka::Conf> base_conf(const std::string& bootstrap_servers,
 
 /// Forwards librdkafka's own log lines and errors to spdlog.
 class LogEvents : public RdKafka::EventCb {
-public:
+  public:
     explicit LogEvents(std::atomic<bool>* reachable = nullptr) : reachable_(reachable) {}
     void event_cb(RdKafka::Event& event) override {
         if (event.type() == RdKafka::Event::EVENT_ERROR) {
@@ -42,14 +42,15 @@ public:
                                event.err() == RdKafka::ERR__TRANSPORT)) {
                 reachable_->store(false);
             }
-            spdlog::warn("event=kafka_error error=\"{}\" detail=\"{}\"", RdKafka::err2str(event.err()),
-                         event.str());
-        } else if (event.type() == RdKafka::Event::EVENT_LOG && event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+            spdlog::warn("event=kafka_error error=\"{}\" detail=\"{}\"",
+                         RdKafka::err2str(event.err()), event.str());
+        } else if (event.type() == RdKafka::Event::EVENT_LOG &&
+                   event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
             spdlog::warn("event=kafka_log facility={} message=\"{}\"", event.fac(), event.str());
         }
     }
 
-private:
+  private:
     std::atomic<bool>* reachable_;
 };
 
@@ -96,9 +97,11 @@ Result<void> create_topics(const std::string& bootstrap_servers,
     }
     std::vector<rd_kafka_NewTopic_t*> requests;
     for (const auto& topic : topics) {
-        requests.push_back(rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, error, sizeof error));
+        requests.push_back(
+            rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, error, sizeof error));
     }
-    rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_t* options =
+        rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_operation_timeout(options, static_cast<int>(timeout.count()), error,
                                                 sizeof error);
     rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), error,
@@ -119,11 +122,13 @@ Result<void> create_topics(const std::string& bootstrap_servers,
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
         for (std::size_t i = 0; i < count; ++i) {
             const auto code = rd_kafka_topic_result_error(results[i]);
-            if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            if (code != RD_KAFKA_RESP_ERR_NO_ERROR &&
+                code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
                 const char* message = rd_kafka_topic_result_error_string(results[i]);
                 outcome = fail(ErrorCode::broker_unavailable,
-                               std::string("cannot create topic ") + rd_kafka_topic_result_name(results[i]) +
-                                   ": " + (message ? message : rd_kafka_err2str(code)));
+                               std::string("cannot create topic ") +
+                                   rd_kafka_topic_result_name(results[i]) + ": " +
+                                   (message ? message : rd_kafka_err2str(code)));
                 break;
             }
         }
@@ -141,11 +146,12 @@ Result<void> create_topics(const std::string& bootstrap_servers,
 // ---- KafkaProducer ---------------------------------------------------------------------------
 
 class KafkaProducer::Callbacks : public RdKafka::DeliveryReportCb {
-public:
+  public:
     Callbacks(KafkaProducer& owner) : owner_(owner), events_(&owner.reachable_) {}
 
     void dr_cb(RdKafka::Message& message) override {
-        std::unique_ptr<DeliveryCallback> delivered(static_cast<DeliveryCallback*>(message.msg_opaque()));
+        std::unique_ptr<DeliveryCallback> delivered(
+            static_cast<DeliveryCallback*>(message.msg_opaque()));
         if (message.err() == RdKafka::ERR_NO_ERROR) {
             owner_.reachable_ = true;
             owner_.delivered_.add();
@@ -158,7 +164,7 @@ public:
     }
     LogEvents& events() { return events_; }
 
-private:
+  private:
     KafkaProducer& owner_;
     LogEvents events_;
 };
@@ -176,8 +182,10 @@ KafkaProducer::KafkaProducer(const std::string& bootstrap_servers, const std::st
     set(*conf, "message.timeout.ms", "10000");
     set(*conf, "queue.buffering.max.kbytes", "16384");
     std::string error;
-    if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()), error) != RdKafka::Conf::CONF_OK ||
-        conf->set("event_cb", static_cast<RdKafka::EventCb*>(&callbacks_->events()), error) != RdKafka::Conf::CONF_OK) {
+    if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()), error) !=
+            RdKafka::Conf::CONF_OK ||
+        conf->set("event_cb", static_cast<RdKafka::EventCb*>(&callbacks_->events()), error) !=
+            RdKafka::Conf::CONF_OK) {
         throw std::invalid_argument("kafka producer callbacks: " + error);
     }
     producer_.reset(RdKafka::Producer::create(conf.get(), error));
@@ -223,10 +231,9 @@ void KafkaProducer::run() {
 void KafkaProducer::produce(const std::string& topic, const std::string& key,
                             const std::string& value, DeliveryCallback delivered) {
     auto* opaque = new DeliveryCallback(std::move(delivered));
-    const auto code = producer_->produce(topic, RdKafka::Topic::PARTITION_UA,
-                                         RdKafka::Producer::RK_MSG_COPY,
-                                         const_cast<char*>(value.data()), value.size(), key.data(),
-                                         key.size(), 0, opaque);
+    const auto code = producer_->produce(
+        topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+        const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, opaque);
     if (code != RdKafka::ERR_NO_ERROR) {
         std::unique_ptr<DeliveryCallback> callback(opaque);
         failed_.add();
@@ -238,7 +245,7 @@ void KafkaProducer::produce(const std::string& topic, const std::string& key,
 // ---- KafkaConsumer ---------------------------------------------------------------------------
 
 class KafkaConsumer::Rebalance : public RdKafka::RebalanceCb {
-public:
+  public:
     explicit Rebalance(KafkaConsumer& owner) : owner_(owner) {}
 
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode code,
@@ -261,13 +268,14 @@ public:
     }
     LogEvents& events() { return events_; }
 
-private:
+  private:
     KafkaConsumer& owner_;
     LogEvents events_;
 };
 
 KafkaConsumer::KafkaConsumer(Options options, Handler handler)
-    : options_(std::move(options)), handler_(std::move(handler)),
+    : options_(std::move(options)),
+      handler_(std::move(handler)),
       rebalance_(std::make_unique<Rebalance>(*this)) {
     auto conf = base_conf(options_.bootstrap_servers, options_.client_id);
     set(*conf, "group.id", options_.group_id);
@@ -288,8 +296,10 @@ KafkaConsumer::KafkaConsumer(Options options, Handler handler)
         set(*conf, "enable.auto.commit", "false");
     }
     std::string error;
-    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(rebalance_.get()), error) != RdKafka::Conf::CONF_OK ||
-        conf->set("event_cb", static_cast<RdKafka::EventCb*>(&rebalance_->events()), error) != RdKafka::Conf::CONF_OK) {
+    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(rebalance_.get()), error) !=
+            RdKafka::Conf::CONF_OK ||
+        conf->set("event_cb", static_cast<RdKafka::EventCb*>(&rebalance_->events()), error) !=
+            RdKafka::Conf::CONF_OK) {
         throw std::invalid_argument("kafka consumer callbacks: " + error);
     }
     consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
@@ -297,7 +307,8 @@ KafkaConsumer::KafkaConsumer(Options options, Handler handler)
         throw std::invalid_argument("kafka consumer: " + error);
     }
     if (options_.mode == Mode::group) {
-        if (const auto code = consumer_->subscribe(options_.topics); code != RdKafka::ERR_NO_ERROR) {
+        if (const auto code = consumer_->subscribe(options_.topics);
+            code != RdKafka::ERR_NO_ERROR) {
             throw std::invalid_argument("kafka subscribe: " + RdKafka::err2str(code));
         }
     }
@@ -320,15 +331,18 @@ bool KafkaConsumer::assign_tail() {
     std::vector<RdKafka::TopicPartition*> partitions;
     for (const auto& name : options_.topics) {
         std::string error;
-        std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(consumer_.get(), name, nullptr, error));
+        std::unique_ptr<RdKafka::Topic> topic(
+            RdKafka::Topic::create(consumer_.get(), name, nullptr, error));
         RdKafka::Metadata* raw = nullptr;
-        if (!topic || consumer_->metadata(false, topic.get(), &raw, 1000) != RdKafka::ERR_NO_ERROR) {
+        if (!topic ||
+            consumer_->metadata(false, topic.get(), &raw, 1000) != RdKafka::ERR_NO_ERROR) {
             delete raw;
             return false;
         }
         std::unique_ptr<RdKafka::Metadata> metadata(raw);
         for (const auto* topic_metadata : *metadata->topics()) {
-            if (topic_metadata->err() != RdKafka::ERR_NO_ERROR || topic_metadata->partitions()->empty()) {
+            if (topic_metadata->err() != RdKafka::ERR_NO_ERROR ||
+                topic_metadata->partitions()->empty()) {
                 spdlog::warn("event=kafka_topic_unavailable topic={} error=\"{}\"", name,
                              RdKafka::err2str(topic_metadata->err()));
                 return false;
@@ -356,23 +370,26 @@ void KafkaConsumer::run() {
         if (options_.mode == Mode::tail && !ready_) {
             if (assign_tail()) {
                 ready_ = true;
-                spdlog::info("event=kafka_tail_assigned topics={}", fmt::join(options_.topics, ","));
+                spdlog::info("event=kafka_tail_assigned topics={}",
+                             fmt::join(options_.topics, ","));
             } else {
                 std::this_thread::sleep_for(std::chrono::milliseconds(500));
                 continue;
             }
         }
         std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
-        if (message->err() == RdKafka::ERR__TIMED_OUT || message->err() == RdKafka::ERR__PARTITION_EOF) {
+        if (message->err() == RdKafka::ERR__TIMED_OUT ||
+            message->err() == RdKafka::ERR__PARTITION_EOF) {
             continue;
         }
         if (message->err() != RdKafka::ERR_NO_ERROR) {
             spdlog::warn("event=kafka_consume_error error=\"{}\"", message->errstr());
             continue;
         }
-        KafkaMessage consumed{message->topic_name(), message->partition(), message->offset(),
-                              message->key() ? *message->key() : std::string(),
-                              std::string(static_cast<const char*>(message->payload()), message->len())};
+        KafkaMessage consumed{
+            message->topic_name(), message->partition(), message->offset(),
+            message->key() ? *message->key() : std::string(),
+            std::string(static_cast<const char*>(message->payload()), message->len())};
         if (options_.mode == Mode::group) {
             track(consumed);
         }
@@ -385,7 +402,8 @@ void KafkaConsumer::track(const KafkaMessage& message) {
     progress_[{message.topic, message.partition}].in_flight.insert(message.offset);
 }
 
-void KafkaConsumer::complete(const std::string& topic, std::int32_t partition, std::int64_t offset) {
+void KafkaConsumer::complete(const std::string& topic, std::int32_t partition,
+                             std::int64_t offset) {
     std::int64_t commit_at = -1;
     {
         std::lock_guard lock(progress_mutex_);
@@ -396,9 +414,11 @@ void KafkaConsumer::complete(const std::string& topic, std::int32_t partition, s
         auto& progress = it->second;
         progress.highest_done = std::max(progress.highest_done, offset);
         // Commit up to the oldest message still in flight, never past it.
-        commit_at = progress.in_flight.empty() ? progress.highest_done + 1 : *progress.in_flight.begin();
+        commit_at =
+            progress.in_flight.empty() ? progress.highest_done + 1 : *progress.in_flight.begin();
     }
-    std::vector<RdKafka::TopicPartition*> position{RdKafka::TopicPartition::create(topic, partition, commit_at)};
+    std::vector<RdKafka::TopicPartition*> position{
+        RdKafka::TopicPartition::create(topic, partition, commit_at)};
     consumer_->offsets_store(position);
     RdKafka::TopicPartition::destroy(position);
 }

@@ -19,7 +19,8 @@ ChildProcess::ChildProcess(const Options& options) {
     }
     int file_fd = -1;
     if (!options.pipe_output && !options.output_file.empty()) {
-        file_fd = ::open(options.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        file_fd =
+            ::open(options.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (file_fd < 0) {
             throw std::system_error(errno, std::generic_category(), "open " + options.output_file);
         }

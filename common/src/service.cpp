@@ -65,7 +65,7 @@ namespace {
 /// which under load costs one write system call per request for the access log alone (about
 /// 15 % of job_submitter's CPU time); buffered lines go out in a few writes.
 class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
-public:
+  public:
     BufferedStderrSink() {
         // Static: stderr keeps using the buffer until the process exits.
         static std::array<char, 64 * 1024> buffer{};
@@ -73,7 +73,7 @@ public:
     }
     ~BufferedStderrSink() override { std::fflush(stderr); }
 
-protected:
+  protected:
     void sink_it_(const spdlog::details::log_msg& message) override {
         spdlog::memory_buf_t line;
         formatter_->format(message, line);
@@ -87,7 +87,7 @@ protected:
         last_flush_ = spdlog::log_clock::now();
     }
 
-private:
+  private:
     spdlog::log_clock::time_point last_flush_{};
 };
 
@@ -104,7 +104,9 @@ void setup_logging(const std::string& service, const std::string& level) {
     spdlog::set_default_logger(std::move(logger));
 }
 
-Task<void> Application::stop(std::chrono::steady_clock::time_point /*deadline*/) { co_return; }
+Task<void> Application::stop(std::chrono::steady_clock::time_point /*deadline*/) {
+    co_return;
+}
 
 /// One event loop: a single-threaded io_context and the HTTP client that belongs to it.
 struct Runtime::Loop {
@@ -125,8 +127,10 @@ Runtime::Runtime(std::string service, CommonConfig config)
     }
     metrics_.gauge("calcmesh_info", "Constant 1, labelled with what this process is.",
                    [] { return 1.0; },
-                   {{"service", service_}, {"instance", config_.instance},
-                    {"cluster", config_.cluster}, {"node", config_.node}});
+                   {{"service", service_},
+                    {"instance", config_.instance},
+                    {"cluster", config_.cluster},
+                    {"node", config_.node}});
 }
 
 Runtime::~Runtime() {
@@ -138,7 +142,9 @@ Runtime::~Runtime() {
     }
 }
 
-net::any_io_executor Runtime::executor() { return loops_.front()->context.get_executor(); }
+net::any_io_executor Runtime::executor() {
+    return loops_.front()->context.get_executor();
+}
 
 HttpClient& Runtime::client() {
     // Each loop thread sets its own client; the first loop runs on the main thread.

@@ -323,9 +323,9 @@ void print_status(const std::string& name, std::ostream& out) {
            "`calcmesh observe`):\n";
     for (const auto& node : topology.nodes()) {
         const auto counters = read_flow_counters(node_pin_dir(topology, node));
-        out << fmt::format("  {:<6} events={} lost={} connections={} policy_drops={}\n",
-                           node.name, counters[FLOW_EVENTS], counters[FLOW_LOST],
-                           counters[FLOW_NEW], counters[FLOW_DROPPED_POLICY]);
+        out << fmt::format("  {:<6} events={} lost={} connections={} policy_drops={}\n", node.name,
+                           counters[FLOW_EVENTS], counters[FLOW_LOST], counters[FLOW_NEW],
+                           counters[FLOW_DROPPED_POLICY]);
     }
 }
 

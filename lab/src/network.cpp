@@ -164,8 +164,8 @@ std::string node_pin_dir(const Topology& topology, const Node& node) {
 }
 
 NodeHooks node_hooks(const Topology& topology, const Node& node, Datapath datapath) {
-    NodeHooks hooks{topology.netns(node.name), node_pin_dir(topology, node), {}, kUnderlayDevice,
-                    ""};
+    NodeHooks hooks{
+        topology.netns(node.name), node_pin_dir(topology, node), {}, kUnderlayDevice, ""};
     if (datapath == Datapath::tunnel)
         hooks.overlay = kKernelVxlan;
     if (datapath == Datapath::ebpf_tunnel)

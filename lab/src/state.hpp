@@ -26,7 +26,7 @@ struct LabState {
     std::vector<std::string> namespaces;  ///< every namespace that may exist
     std::string pin_dir;                  ///< BPF pins under /sys/fs/bpf
     std::vector<LabProcess> processes;
-    bool observe = false;                 ///< the flow stage runs on every node
+    bool observe = false;  ///< the flow stage runs on every node
 };
 
 /// The folder of every lab's run directory (/run/calcmesh-lab).

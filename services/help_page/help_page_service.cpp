@@ -49,7 +49,8 @@ HelpPageService::HelpPageService(Runtime& runtime, const HelpPageConfig& config)
           "Worker /about fetches that failed or timed out while building the page.")) {}
 
 void HelpPageService::add_routes(Router& router) {
-    router.add(http::verb::get, "/", [this](Request request) { return handle_page(std::move(request)); });
+    router.add(http::verb::get, "/",
+               [this](Request request) { return handle_page(std::move(request)); });
 }
 
 Task<HelpPageService::Fragment> HelpPageService::fetch_about(Operation operation) {

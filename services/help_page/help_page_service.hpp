@@ -20,11 +20,11 @@ struct HelpPageConfig {
 /// each request. A worker that does not answer in time is shown as unavailable; the page is
 /// still served.
 class HelpPageService final : public Application {
-public:
+  public:
     HelpPageService(Runtime& runtime, const HelpPageConfig& config);
     void add_routes(Router& router) override;
 
-private:
+  private:
     /// One worker's part of the page.
     struct Fragment {
         std::string html;

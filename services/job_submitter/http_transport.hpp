@@ -10,13 +10,13 @@ namespace calcmesh::job_submitter {
 
 /// Calls the worker's `GET /compute` over keep-alive HTTP.
 class HttpTransport final : public JobTransport {
-public:
+  public:
     HttpTransport(Runtime& runtime, std::array<Url, 4> workers);
 
     Task<Result<WorkerResult>> run(JobInput input,
                                    std::chrono::steady_clock::time_point deadline) override;
 
-private:
+  private:
     Runtime& runtime_;
     std::array<Url, 4> workers_;
 };

@@ -5,9 +5,12 @@ namespace calcmesh::job_submitter {
 namespace {
 std::string_view status_name(JobStatus status) {
     switch (status) {
-        case JobStatus::pending: return "pending";
-        case JobStatus::completed: return "completed";
-        case JobStatus::failed: return "failed";
+        case JobStatus::pending:
+            return "pending";
+        case JobStatus::completed:
+            return "completed";
+        case JobStatus::failed:
+            return "failed";
     }
     return "pending";
 }
@@ -60,9 +63,9 @@ std::optional<Job> JobTable::finish(const std::string& job_id, Result<Outcome> o
     job.outcome = std::move(outcome);
     job.worker = std::move(worker);
     job.completed_at = std::chrono::system_clock::now();
-    job.elapsed_ms = std::chrono::duration<double, std::milli>(
-                         std::chrono::steady_clock::now() - job.started)
-                         .count();
+    job.elapsed_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - job.started)
+            .count();
     return job;
 }
 

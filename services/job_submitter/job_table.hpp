@@ -32,7 +32,7 @@ nlohmann::json to_json(const Job& job);
 /// The jobs of this instance, bounded: when full, the oldest job is forgotten.
 /// Thread-safe.
 class JobTable {
-public:
+  public:
     explicit JobTable(std::size_t capacity) : capacity_(capacity) {}
 
     /// Adds a pending job.
@@ -44,7 +44,7 @@ public:
     std::optional<Job> find(const std::string& job_id) const;
     std::size_t size() const;
 
-private:
+  private:
     std::size_t capacity_;
     mutable std::mutex mutex_;
     std::unordered_map<std::string, Job> jobs_;

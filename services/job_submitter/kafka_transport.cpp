@@ -13,12 +13,17 @@ KafkaTransport::KafkaTransport(Runtime& runtime, const KafkaConfig& config, Uncl
           "Results for this instance that nobody waited for any more (late or duplicate).")),
       producer_(config.bootstrap_servers, instance_, runtime.metrics()) {
     consumer_ = std::make_unique<KafkaConsumer>(
-        KafkaConsumer::Options{config.bootstrap_servers, instance_, instance_,
-                               {config.results_topic}, KafkaConsumer::Mode::tail},
+        KafkaConsumer::Options{config.bootstrap_servers,
+                               instance_,
+                               instance_,
+                               {config.results_topic},
+                               KafkaConsumer::Mode::tail},
         [this](const KafkaMessage& message) { on_result(message); });
 }
 
-KafkaTransport::~KafkaTransport() { consumer_->stop(); }
+KafkaTransport::~KafkaTransport() {
+    consumer_->stop();
+}
 
 nlohmann::json KafkaTransport::state() const {
     return {{"enabled", true},
@@ -41,9 +46,10 @@ Task<Result<WorkerResult>> KafkaTransport::run(JobInput input,
                                                std::chrono::steady_clock::time_point deadline) {
     // Fail fast rather than queue a job no broker will take.
     if (!producer_.broker_reachable() || !consumer_->ready()) {
-        co_return fail(ErrorCode::broker_unavailable,
-                       "the Kafka broker at " + config_.bootstrap_servers +
-                           " is unreachable; the kafka mechanism is unavailable (http still works)");
+        co_return fail(
+            ErrorCode::broker_unavailable,
+            "the Kafka broker at " + config_.bootstrap_servers +
+                " is unreachable; the kafka mechanism is unavailable (http still works)");
     }
     auto waiter = std::make_shared<Waiter>(co_await net::this_coro::executor);
     {

@@ -18,7 +18,7 @@ namespace calcmesh::job_submitter {
 /// so several replicas each get their own. A result that arrives after its deadline, or
 /// twice, goes to `on_unclaimed`.
 class KafkaTransport final : public JobTransport {
-public:
+  public:
     using Unclaimed = std::function<void(const WorkerResult&)>;
 
     KafkaTransport(Runtime& runtime, const KafkaConfig& config, Unclaimed on_unclaimed);
@@ -29,7 +29,7 @@ public:
     /// The broker's state, for /readyz.
     nlohmann::json state() const;
 
-private:
+  private:
     using Waiter = AsyncEvent<Result<WorkerResult>>;
     void on_result(const KafkaMessage& message);
     std::shared_ptr<Waiter> claim(const std::string& job_id);

@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include "http_transport.hpp"
-#include "kafka_transport.hpp"
 #include "index_page.hpp"
+#include "kafka_transport.hpp"
 
 namespace calcmesh::job_submitter {
 
@@ -13,13 +13,17 @@ void SubmitterConfig::add_to(ConfigParser& parser) {
     common.add_to(parser);
     workers.add_to(parser);
     kafka.add_to(parser);
-    parser.add("worker-timeout-ms", worker_timeout_ms,
-               "Deadline for a worker's answer over HTTP (504 after it)")
+    parser
+        .add("worker-timeout-ms", worker_timeout_ms,
+             "Deadline for a worker's answer over HTTP (504 after it)")
         ->check(CLI::PositiveNumber);
-    parser.add("kafka-timeout-ms", kafka_timeout_ms,
-               "Deadline for a result through Kafka (504 after it; the job completes later)")
+    parser
+        .add("kafka-timeout-ms", kafka_timeout_ms,
+             "Deadline for a result through Kafka (504 after it; the job completes later)")
         ->check(CLI::PositiveNumber);
-    parser.add("jobs-capacity", jobs_capacity, "Jobs kept for GET /jobs/<id>; older ones are forgotten")
+    parser
+        .add("jobs-capacity", jobs_capacity,
+             "Jobs kept for GET /jobs/<id>; older ones are forgotten")
         ->check(CLI::PositiveNumber);
 }
 
@@ -53,8 +57,9 @@ void SubmitterService::finish_late(const WorkerResult& result) {
     if (jobs_.finish(result.input.job_id, result.outcome, result.identity)) {
         spdlog::info("event=late_result_completed job_id={}", result.input.job_id);
     } else {
-        spdlog::info("event=result_ignored job_id={} reason=\"duplicate, or not a job of this instance\"",
-                     result.input.job_id);
+        spdlog::info(
+            "event=result_ignored job_id={} reason=\"duplicate, or not a job of this instance\"",
+            result.input.job_id);
     }
 }
 
@@ -63,7 +68,8 @@ void SubmitterService::add_routes(Router& router) {
                [this](Request request) { return handle_submit(std::move(request)); });
     router.add_prefix(http::verb::get, "/jobs/", "/jobs/{id}",
                       [this](Request request) { return handle_job(std::move(request)); });
-    router.add(http::verb::get, "/", [this](Request request) { return handle_index(std::move(request)); });
+    router.add(http::verb::get, "/",
+               [this](Request request) { return handle_index(std::move(request)); });
 }
 
 Task<Response> SubmitterService::handle_submit(Request request) {
@@ -114,15 +120,14 @@ Task<Response> SubmitterService::execute(JobInput input, Mechanism mechanism) {
         // Forgotten meanwhile (the table is bounded); the answer is still the worker's.
         spdlog::warn("event=job_forgotten job_id={}", input.job_id);
     }
-    const Error* error = run ? (run.value().outcome ? nullptr : &run.value().outcome.error())
-                             : &run.error();
+    const Error* error =
+        run ? (run.value().outcome ? nullptr : &run.value().outcome.error()) : &run.error();
     if (error) {
         auto body = finished ? to_json(*finished) : nlohmann::json::object();
         body["error"] = error_json(*error)["error"];
         body["error"]["job_id"] = input.job_id;
-        spdlog::info("event=job_failed job_id={} mechanism={} code={} message=\"{}\"",
-                     input.job_id, mechanism_name(mechanism), error_code_name(error->code),
-                     error->message);
+        spdlog::info("event=job_failed job_id={} mechanism={} code={} message=\"{}\"", input.job_id,
+                     mechanism_name(mechanism), error_code_name(error->code), error->message);
         co_return json_response(http_status(error->code), body);
     }
     co_return json_response(200, finished ? to_json(*finished) : to_json(run.value()));

@@ -27,13 +27,13 @@ struct SubmitterConfig {
 /// job_submitter: takes jobs at `POST /submit`, has the right worker compute them over the
 /// chosen mechanism, and keeps them for `GET /jobs/<id>`.
 class SubmitterService final : public Application {
-public:
+  public:
     SubmitterService(Runtime& runtime, const SubmitterConfig& config);
 
     void add_routes(Router& router) override;
     Readiness readiness() const override;
 
-private:
+  private:
     Task<Response> handle_submit(Request request);
     Task<Response> handle_job(Request request);
     Task<Response> handle_index(Request request);
@@ -47,7 +47,7 @@ private:
     std::array<std::chrono::milliseconds, 2> timeouts_;  // by Mechanism
     JobTable jobs_;
     std::array<JobTransportPtr, 2> transports_;  // by Mechanism
-    class KafkaTransport* kafka_ = nullptr;       // transports_[kafka], if enabled
+    class KafkaTransport* kafka_ = nullptr;      // transports_[kafka], if enabled
     Counter* submitted_[2] = {};
 };
 

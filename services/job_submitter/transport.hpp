@@ -10,7 +10,7 @@ namespace calcmesh::job_submitter {
 
 /// One way of having a worker compute a job: over HTTP or through Kafka.
 class JobTransport {
-public:
+  public:
     virtual ~JobTransport() = default;
 
     /// Has the operation's worker compute `input` before `deadline`. A failure means no

@@ -16,9 +16,9 @@ constexpr std::size_t kMaxPage = 50'000;
 /// record_id (one is assigned) and the timestamps (set to now).
 Result<StoredLine> stored_line(nlohmann::json record) {
     static constexpr std::array<std::string_view, 15> kFields = {
-        "record_id", "job_id", "operation", "a",        "b",           "result",      "remainder",
-        "error",     "mechanism", "worker", "instance", "cluster",     "node",        "received_at",
-        "completed_at"};
+        "record_id", "job_id",    "operation", "a",           "b",
+        "result",    "remainder", "error",     "mechanism",   "worker",
+        "instance",  "cluster",   "node",      "received_at", "completed_at"};
     if (!record.is_object()) {
         return fail(ErrorCode::invalid_json, "a record must be a JSON object");
     }
@@ -52,8 +52,9 @@ void LogCollectorConfig::add_to(ConfigParser& parser) {
     common.threads = 2;
     common.add_to(parser);
     parser.add("data-dir", data_dir, "Directory of the log file (a persistent volume)");
-    parser.add("sync-mode", sync_mode,
-               "group: concurrent records share one fdatasync; each: one per record")
+    parser
+        .add("sync-mode", sync_mode,
+             "group: concurrent records share one fdatasync; each: one per record")
         ->check(CLI::IsMember({"group", "each"}));
     parser.add("ack-timeout-ms", ack_timeout_ms,
                "How long a request waits for the disk before answering 503");
@@ -79,7 +80,8 @@ LogCollectorService::LogCollectorService(Runtime& runtime, const LogCollectorCon
 void LogCollectorService::add_routes(Router& router) {
     router.add(http::verb::post, "/save_log",
                [this](Request request) { return save_log(std::move(request)); });
-    router.add(http::verb::get, "/logs", [this](Request request) { return logs(std::move(request)); });
+    router.add(http::verb::get, "/logs",
+               [this](Request request) { return logs(std::move(request)); });
 }
 
 Readiness LogCollectorService::readiness() const {
@@ -126,18 +128,19 @@ Task<Response> LogCollectorService::save_log(Request request) {
         co_await net::this_coro::executor);
     store_.append(std::move(lines),
                   [durable](Result<LogStore::AppendResult> result) { durable->deliver(result); });
-    const auto result = co_await durable->wait_until(std::chrono::steady_clock::now() + ack_timeout_);
+    const auto result =
+        co_await durable->wait_until(std::chrono::steady_clock::now() + ack_timeout_);
     if (!result) {
-        co_return error_response({ErrorCode::storage_failure,
-                                  "the disk did not confirm the write in time; retry"});
+        co_return error_response(
+            {ErrorCode::storage_failure, "the disk did not confirm the write in time; retry"});
     }
     if (!*result) {
         co_return error_response(result->error());
     }
     stored_.add(result->value().stored);
     duplicates_.add(result->value().duplicates);
-    co_return json_response(201, {{"stored", result->value().stored},
-                                  {"duplicates", result->value().duplicates}});
+    co_return json_response(
+        201, {{"stored", result->value().stored}, {"duplicates", result->value().duplicates}});
 }
 
 Task<Response> LogCollectorService::logs(Request request) {
@@ -161,13 +164,15 @@ Task<Response> LogCollectorService::logs(Request request) {
             if (!number) {
                 co_return error_response(number.error());
             }
-            if (name == "limit" && (number.value() < 1 || number.value() > static_cast<std::int64_t>(kMaxPage))) {
+            if (name == "limit" &&
+                (number.value() < 1 || number.value() > static_cast<std::int64_t>(kMaxPage))) {
                 co_return error_response({ErrorCode::invalid_field,
                                           "limit must be between 1 and " + std::to_string(kMaxPage),
                                           "limit"});
             }
             if (name == "cursor" && number.value() < 0) {
-                co_return error_response({ErrorCode::invalid_field, "cursor must not be negative", "cursor"});
+                co_return error_response(
+                    {ErrorCode::invalid_field, "cursor must not be negative", "cursor"});
             }
             (name == "limit" ? limit : cursor) = static_cast<std::uint64_t>(number.value());
         } else if (name == "format") {

@@ -21,13 +21,13 @@ struct LogCollectorConfig {
 /// log_collector: stores the workers' log records durably (`POST /save_log`) and serves them
 /// (`GET /logs`). It is the shared service of the case study, used from several clusters.
 class LogCollectorService final : public Application {
-public:
+  public:
     LogCollectorService(Runtime& runtime, const LogCollectorConfig& config);
 
     void add_routes(Router& router) override;
     Readiness readiness() const override;
 
-private:
+  private:
     Task<Response> save_log(Request request);
     Task<Response> logs(Request request);
 

@@ -52,7 +52,8 @@ void for_each_line(int fd, std::uint64_t offset, std::uint64_t end, Visit&& visi
     std::vector<char> chunk(kReadChunk);
     std::uint64_t line_start = offset;
     while (offset < end) {
-        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, end - offset));
+        const auto want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, end - offset));
         const auto got = ::pread(fd, chunk.data(), want, static_cast<off_t>(offset));
         if (got <= 0) {
             if (got < 0 && errno == EINTR) {
@@ -239,9 +240,9 @@ Result<std::vector<LogStore::AppendResult>> LogStore::write_batch(std::vector<Pe
         healthy_ = false;
         spdlog::error("event=write_failed file={} error=\"{}\"", path_.string(),
                       std::strerror(error));
-        return fail(ErrorCode::storage_failure,
-                    std::string("log_collector could not store the records: ") +
-                        std::strerror(error));
+        return fail(
+            ErrorCode::storage_failure,
+            std::string("log_collector could not store the records: ") + std::strerror(error));
     }
     healthy_ = true;
     for (const auto& id : new_ids) {
@@ -263,7 +264,8 @@ Result<LogStore::Page> LogStore::read(const Filter& filter, std::uint64_t cursor
     if (!valid) {
         return fail(ErrorCode::invalid_field, "cursor does not point at a record", "cursor");
     }
-    const bool filtered = !filter.job_id.empty() || !filter.operation.empty() || !filter.worker.empty();
+    const bool filtered =
+        !filter.job_id.empty() || !filter.operation.empty() || !filter.worker.empty();
     Page page;
     for_each_line(fd_, cursor, end, [&](std::string_view line, std::uint64_t start, std::uint64_t) {
         if (page.records.size() == limit) {
@@ -273,7 +275,8 @@ Result<LogStore::Page> LogStore::read(const Filter& filter, std::uint64_t cursor
         if (filtered) {
             const auto record = nlohmann::json::parse(line, nullptr, false);
             if ((!filter.job_id.empty() && !field_equals(record, "job_id", filter.job_id)) ||
-                (!filter.operation.empty() && !field_equals(record, "operation", filter.operation)) ||
+                (!filter.operation.empty() &&
+                 !field_equals(record, "operation", filter.operation)) ||
                 (!filter.worker.empty() && !field_equals(record, "worker", filter.worker))) {
                 return true;
             }

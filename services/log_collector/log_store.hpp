@@ -36,7 +36,7 @@ struct StoredLine {
 /// every acknowledged record is still there. Readers see committed records only.
 /// Thread-safe: `append` from any thread; a writer thread does all writes and syncs.
 class LogStore {
-public:
+  public:
     /// What opening the store found.
     struct Recovery {
         std::uint64_t records = 0;     ///< complete records in the file
@@ -83,7 +83,7 @@ public:
     /// False after a failed write, until a write succeeds again.
     bool healthy() const { return healthy_.load(); }
 
-private:
+  private:
     struct Pending {
         std::vector<StoredLine> lines;
         AppendCallback done;

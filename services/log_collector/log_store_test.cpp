@@ -10,7 +10,7 @@ namespace calcmesh::log_collector {
 namespace {
 
 class LogStoreTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         directory_ = std::filesystem::temp_directory_path() /
                      ("log_store_test_" + std::to_string(::getpid()) + "_" +
@@ -27,9 +27,8 @@ protected:
     static Result<LogStore::AppendResult> append(LogStore& store, std::vector<StoredLine> lines) {
         std::promise<Result<LogStore::AppendResult>> done;
         auto future = done.get_future();
-        store.append(std::move(lines), [&done](Result<LogStore::AppendResult> result) {
-            done.set_value(result);
-        });
+        store.append(std::move(lines),
+                     [&done](Result<LogStore::AppendResult> result) { done.set_value(result); });
         return future.get();
     }
 
@@ -51,7 +50,8 @@ TEST_F(LogStoreTest, CreatesAMissingDirectoryAndFile) {
 TEST_F(LogStoreTest, AcknowledgedRecordsAreInTheFile) {
     {
         LogStore store(directory_, SyncMode::group);
-        const auto result = append(store, {line("r1", "j1", "addition"), line("r2", "j2", "division")});
+        const auto result =
+            append(store, {line("r1", "j1", "addition"), line("r2", "j2", "division")});
         ASSERT_TRUE(result);
         EXPECT_EQ(result.value().stored, 2u);
         // Acknowledged means on disk: the file holds both lines now, before the store closes.

@@ -12,13 +12,17 @@ KafkaWorker::KafkaWorker(const KafkaConfig& config, Operation operation,
       identity_(identity),
       compute_(std::move(compute)),
       answered_(std::move(answered)),
-      rejected_(metrics.counter("calcmesh_kafka_messages_rejected_total",
-                                "Request messages that could not be read or were not for this worker.")),
+      rejected_(
+          metrics.counter("calcmesh_kafka_messages_rejected_total",
+                          "Request messages that could not be read or were not for this worker.")),
       producer_(config.bootstrap_servers, identity.instance, metrics) {
-    consumer_ = std::make_unique<KafkaConsumer>(
-        KafkaConsumer::Options{config.bootstrap_servers, group_id, identity.instance,
-                               {config.request_topic(operation)}, KafkaConsumer::Mode::group},
-        [this](const KafkaMessage& message) { handle(message); });
+    consumer_ =
+        std::make_unique<KafkaConsumer>(KafkaConsumer::Options{config.bootstrap_servers,
+                                                               group_id,
+                                                               identity.instance,
+                                                               {config.request_topic(operation)},
+                                                               KafkaConsumer::Mode::group},
+                                        [this](const KafkaMessage& message) { handle(message); });
 }
 
 KafkaWorker::~KafkaWorker() {
@@ -36,10 +40,11 @@ void KafkaWorker::handle(const KafkaMessage& message) {
         return;
     }
     if (request.value().input.operation != operation_) {
-        reject(message, {ErrorCode::unknown_operation,
-                         "this worker computes " + std::string(operation_name(operation_)) +
-                             ", not " + std::string(operation_name(request.value().input.operation)),
-                         "operation"});
+        reject(message,
+               {ErrorCode::unknown_operation,
+                "this worker computes " + std::string(operation_name(operation_)) + ", not " +
+                    std::string(operation_name(request.value().input.operation)),
+                "operation"});
         return;
     }
     const ResultMessage answer{compute_(request.value().input), request.value().reply_to};
@@ -52,13 +57,15 @@ void KafkaWorker::handle(const KafkaMessage& message) {
 void KafkaWorker::reject(const KafkaMessage& message, const Error& error) {
     rejected_.add();
     const auto json = nlohmann::json::parse(message.value, nullptr, false);
-    const bool has_job = json.is_object() && json.contains("job_id") && json["job_id"].is_string() &&
+    const bool has_job = json.is_object() && json.contains("job_id") &&
+                         json["job_id"].is_string() &&
                          validate_job_id(json["job_id"].get<std::string>());
-    spdlog::warn("event=kafka_request_rejected topic={} partition={} offset={} job_id={} code={} "
-                 "message=\"{}\"",
-                 message.topic, message.partition, message.offset,
-                 has_job ? json["job_id"].get<std::string>() : "-", error_code_name(error.code),
-                 error.message);
+    spdlog::warn(
+        "event=kafka_request_rejected topic={} partition={} offset={} job_id={} code={} "
+        "message=\"{}\"",
+        message.topic, message.partition, message.offset,
+        has_job ? json["job_id"].get<std::string>() : "-", error_code_name(error.code),
+        error.message);
     if (!has_job || !json.contains("reply_to") || !json["reply_to"].is_string()) {
         consumer_->complete(message.topic, message.partition, message.offset);
         return;
@@ -72,18 +79,19 @@ void KafkaWorker::reject(const KafkaMessage& message, const Error& error) {
 
 void KafkaWorker::reply(const KafkaMessage& message, const ResultMessage& result) {
     auto* consumer = consumer_.get();
-    producer_.produce(config_.results_topic, result.result.input.job_id, to_json(result).dump(),
-                      [consumer, topic = message.topic, partition = message.partition,
-                       offset = message.offset, job_id = result.result.input.job_id](Result<void> delivered) {
-                          if (delivered) {
-                              consumer->complete(topic, partition, offset);
-                          } else {
-                              // Not committed: the request is redelivered after a restart or a
-                              // rebalance, and the duplicate answer is ignored by job_submitter.
-                              spdlog::error("event=kafka_result_not_delivered job_id={} error=\"{}\"",
-                                            job_id, delivered.error().message);
-                          }
-                      });
+    producer_.produce(
+        config_.results_topic, result.result.input.job_id, to_json(result).dump(),
+        [consumer, topic = message.topic, partition = message.partition, offset = message.offset,
+         job_id = result.result.input.job_id](Result<void> delivered) {
+            if (delivered) {
+                consumer->complete(topic, partition, offset);
+            } else {
+                // Not committed: the request is redelivered after a restart or a
+                // rebalance, and the duplicate answer is ignored by job_submitter.
+                spdlog::error("event=kafka_result_not_delivered job_id={} error=\"{}\"", job_id,
+                              delivered.error().message);
+            }
+        });
 }
 
 }  // namespace calcmesh::worker

@@ -17,7 +17,7 @@ namespace calcmesh::worker {
 /// be read is answered with an error result when it names a job, counted, logged, and passed
 /// over, so it never blocks the partition.
 class KafkaWorker {
-public:
+  public:
     using Compute = std::function<WorkerResult(const JobInput&)>;
     /// Runs once a result has been handed to the producer, with the time its request arrived.
     using Answered =
@@ -33,7 +33,7 @@ public:
     bool broker_reachable() const { return producer_.broker_reachable(); }
     bool assigned() const { return consumer_->ready(); }
 
-private:
+  private:
     void handle(const KafkaMessage& message);
     void reject(const KafkaMessage& message, const Error& error);
     void reply(const KafkaMessage& message, const ResultMessage& result);

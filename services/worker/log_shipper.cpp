@@ -44,9 +44,10 @@ void LogShipper::note_drop(const LogRecord& record) {
     const auto now = std::chrono::steady_clock::now();
     // One line per second at most, so an outage under load does not flood the log.
     if (now - last_drop_log_ >= std::chrono::seconds(1)) {
-        spdlog::warn("event=log_record_dropped job_id={} dropped_since_last_report={} "
-                     "queue_capacity={}",
-                     record.input.job_id, drops_since_log_, options_.capacity);
+        spdlog::warn(
+            "event=log_record_dropped job_id={} dropped_since_last_report={} "
+            "queue_capacity={}",
+            record.input.job_id, drops_since_log_, options_.capacity);
         last_drop_log_ = now;
         drops_since_log_ = 0;
     }
@@ -57,7 +58,9 @@ std::size_t LogShipper::queued() const {
     return queue_.size();
 }
 
-void LogShipper::start() { net::co_spawn(runtime_.executor(), run(), net::detached); }
+void LogShipper::start() {
+    net::co_spawn(runtime_.executor(), run(), net::detached);
+}
 
 Task<bool> LogShipper::send_batch(std::chrono::milliseconds timeout) {
     // A batch stays under log_collector's body limit (64 KiB) whatever the records' size.
@@ -94,9 +97,9 @@ Task<bool> LogShipper::send_batch(std::chrono::milliseconds timeout) {
         dropped_.add(count);
         co_return false;
     }
-    spdlog::warn("event=log_batch_failed records={} error=\"{}\"", count,
-                 response ? "status " + std::to_string(response.value().status)
-                          : response.error().message);
+    spdlog::warn(
+        "event=log_batch_failed records={} error=\"{}\"", count,
+        response ? "status " + std::to_string(response.value().status) : response.error().message);
     co_return false;
 }
 
@@ -130,8 +133,9 @@ Task<void> LogShipper::run() {
         }
         auto timeout = options_.request_timeout;
         if (stopping) {
-            timeout = std::min(timeout, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            deadline - now) + std::chrono::milliseconds(1));
+            timeout = std::min(
+                timeout, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                             std::chrono::milliseconds(1));
         }
         if (co_await send_batch(timeout)) {
             backoff = options_.initial_backoff;

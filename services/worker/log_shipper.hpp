@@ -20,7 +20,7 @@ namespace calcmesh::worker {
 /// so a short log_collector outage loses nothing. When the queue is full, new records are
 /// dropped, counted and logged.
 class LogShipper {
-public:
+  public:
     struct Options {
         Url collector;
         std::size_t capacity = 10'000;
@@ -45,7 +45,7 @@ public:
     /// Whether the last attempt to reach log_collector succeeded.
     bool collector_reachable() const { return reachable_.load(); }
 
-private:
+  private:
     Task<void> run();
     Task<bool> send_batch(std::chrono::milliseconds timeout);
     void note_drop(const LogRecord& record);

@@ -15,9 +15,12 @@ constexpr std::array<unsigned short, 4> kDefaultPorts = {8091, 8092, 8093, 8094}
 
 std::string describe(Operation operation) {
     switch (operation) {
-        case Operation::addition: return "Adds two 64-bit signed integers: a + b.";
-        case Operation::subtraction: return "Subtracts two 64-bit signed integers: a - b.";
-        case Operation::multiplication: return "Multiplies two 64-bit signed integers: a * b.";
+        case Operation::addition:
+            return "Adds two 64-bit signed integers: a + b.";
+        case Operation::subtraction:
+            return "Subtracts two 64-bit signed integers: a - b.";
+        case Operation::multiplication:
+            return "Multiplies two 64-bit signed integers: a * b.";
         case Operation::division:
             return "Divides two 64-bit signed integers: the quotient a / b truncated toward zero, "
                    "and the remainder.";
@@ -27,9 +30,12 @@ std::string describe(Operation operation) {
 
 std::string example(Operation operation) {
     switch (operation) {
-        case Operation::addition: return R"(GET /compute?a=40&b=2 → {"result": 42, ...})";
-        case Operation::subtraction: return R"(GET /compute?a=50&b=8 → {"result": 42, ...})";
-        case Operation::multiplication: return R"(GET /compute?a=6&b=7 → {"result": 42, ...})";
+        case Operation::addition:
+            return R"(GET /compute?a=40&b=2 → {"result": 42, ...})";
+        case Operation::subtraction:
+            return R"(GET /compute?a=50&b=8 → {"result": 42, ...})";
+        case Operation::multiplication:
+            return R"(GET /compute?a=6&b=7 → {"result": 42, ...})";
         case Operation::division:
             return R"(GET /compute?a=7&b=2 → {"result": 3, "remainder": 1, ...})";
     }
@@ -72,8 +78,9 @@ void WorkerConfig::add_to(ConfigParser& parser) {
     parser.add("operation", operation, "addition, subtraction, multiplication or division")
         ->check(CLI::IsMember({"addition", "subtraction", "multiplication", "division"}));
     parser.add("log-collector-url", log_collector_url, "Base URL of log_collector");
-    parser.add("log-queue-capacity", log_queue_capacity,
-               "Log records kept while log_collector is unreachable; more are dropped")
+    parser
+        .add("log-queue-capacity", log_queue_capacity,
+             "Log records kept while log_collector is unreachable; more are dropped")
         ->check(CLI::PositiveNumber);
     parser.add("log-batch-size", log_batch_size, "Log records per request to log_collector")
         ->check(CLI::PositiveNumber);
@@ -85,7 +92,8 @@ void WorkerConfig::add_to(ConfigParser& parser) {
             kafka_group = service_name();
         }
         if (port->count() == 0) {
-            common.port = kDefaultPorts[static_cast<std::size_t>(parse_operation(operation).value())];
+            common.port =
+                kDefaultPorts[static_cast<std::size_t>(parse_operation(operation).value())];
         }
     });
 }
@@ -93,8 +101,8 @@ void WorkerConfig::add_to(ConfigParser& parser) {
 WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
     : runtime_(runtime),
       operation_(parse_operation(config.operation).value()),
-      identity_{worker_name(operation_), config.common.instance,
-                config.common.cluster, config.common.node},
+      identity_{worker_name(operation_), config.common.instance, config.common.cluster,
+                config.common.node},
       about_html_(about_fragment(operation_, identity_)),
       log_shipper_(runtime, {.collector = collector_url(config.log_collector_url),
                              .capacity = config.log_queue_capacity,
@@ -120,15 +128,15 @@ WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
 }
 
 void WorkerService::add_routes(Router& router) {
-    router.add(http::verb::get, "/compute", [this](Request request) {
-        return handle_compute(std::move(request));
-    });
-    router.add(http::verb::get, "/about", [this](Request request) {
-        return handle_about(std::move(request));
-    });
+    router.add(http::verb::get, "/compute",
+               [this](Request request) { return handle_compute(std::move(request)); });
+    router.add(http::verb::get, "/about",
+               [this](Request request) { return handle_about(std::move(request)); });
 }
 
-void WorkerService::start() { log_shipper_.start(); }
+void WorkerService::start() {
+    log_shipper_.start();
+}
 
 Task<void> WorkerService::stop(std::chrono::steady_clock::time_point deadline) {
     // Kafka first: leaving the group hands the partitions over, and its last log records
@@ -175,10 +183,10 @@ Task<Response> WorkerService::handle_compute(Request request) {
     input.operation = operation_;
     for (const auto& [name, value] : request.query) {
         if (name != "a" && name != "b" && name != "job_id") {
-            co_return error_response({ErrorCode::unknown_field,
-                                      "unknown query parameter '" + name +
-                                          "': expected a, b and optionally job_id",
-                                      name});
+            co_return error_response(
+                {ErrorCode::unknown_field,
+                 "unknown query parameter '" + name + "': expected a, b and optionally job_id",
+                 name});
         }
     }
     for (auto [name, target] : {std::pair{"a", &input.a}, std::pair{"b", &input.b}}) {

@@ -5,8 +5,8 @@
 
 #include "calcmesh/arithmetic.hpp"
 #include "calcmesh/job.hpp"
-#include "calcmesh/service.hpp"
 #include "calcmesh/kafka.hpp"
+#include "calcmesh/service.hpp"
 #include "kafka_worker.hpp"
 #include "log_shipper.hpp"
 
@@ -31,7 +31,7 @@ struct WorkerConfig {
 /// A worker: computes one operation for `GET /compute`, describes itself at `GET /about`,
 /// and reports every computation to log_collector.
 class WorkerService final : public Application {
-public:
+  public:
     WorkerService(Runtime& runtime, const WorkerConfig& config);
 
     void add_routes(Router& router) override;
@@ -46,7 +46,7 @@ public:
     void log_job(const WorkerResult& result, Mechanism mechanism,
                  std::chrono::system_clock::time_point received);
 
-private:
+  private:
     Task<Response> handle_compute(Request request);
     Task<Response> handle_about(Request request);
 
@@ -55,7 +55,7 @@ private:
     WorkerIdentity identity_;
     std::string about_html_;
     LogShipper log_shipper_;
-    Counter* jobs_[2][2] = {};  // [mechanism][ok, error]
+    Counter* jobs_[2][2] = {};            // [mechanism][ok, error]
     std::unique_ptr<KafkaWorker> kafka_;  // null when Kafka is off
 };
 

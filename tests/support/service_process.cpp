@@ -9,7 +9,9 @@
 
 namespace calcmesh::testing {
 
-std::string bin_dir() { return CALCMESH_BIN_DIR; }
+std::string bin_dir() {
+    return CALCMESH_BIN_DIR;
+}
 
 TempDir::TempDir(const std::string& name)
     : path_(std::filesystem::temp_directory_path() /
@@ -30,8 +32,8 @@ ServiceProcess::ServiceProcess(const std::string& binary, std::vector<std::strin
     log_file_ = work_dir / (stem + ".log");
     const auto port_file = work_dir / (stem + ".port");
     ChildProcess::Options options;
-    options.argv = {bin_dir() + "/" + binary, "--listen-address", "127.0.0.1", "--port",
-                    std::to_string(port), "--port-file", port_file.string()};
+    options.argv = {bin_dir() + "/" + binary, "--listen-address", "127.0.0.1",       "--port",
+                    std::to_string(port),     "--port-file",      port_file.string()};
     options.argv.insert(options.argv.end(), args.begin(), args.end());
     options.output_file = log_file_.string();
     process_ = std::make_unique<ChildProcess>(options);
@@ -52,9 +54,13 @@ ServiceProcess::ServiceProcess(const std::string& binary, std::vector<std::strin
     }
 }
 
-ServiceProcess::~ServiceProcess() { stop(); }
+ServiceProcess::~ServiceProcess() {
+    stop();
+}
 
-int ServiceProcess::stop() { return process_->stop(std::chrono::seconds(15)); }
+int ServiceProcess::stop() {
+    return process_->stop(std::chrono::seconds(15));
+}
 
 std::string ServiceProcess::output() const {
     std::ifstream in(log_file_);

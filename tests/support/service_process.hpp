@@ -17,12 +17,12 @@ std::string bin_dir();
 
 /// A fresh directory under the system temp folder, removed with everything in it at the end.
 class TempDir {
-public:
+  public:
     explicit TempDir(const std::string& name);
     ~TempDir();
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
@@ -30,7 +30,7 @@ private:
 /// to restart a service where its clients expect it), with its output in a log file.
 /// The constructor returns once `/readyz` answers; the destructor stops the process.
 class ServiceProcess {
-public:
+  public:
     ServiceProcess(const std::string& binary, std::vector<std::string> args,
                    const std::filesystem::path& work_dir, unsigned short port = 0);
     ~ServiceProcess();
@@ -43,7 +43,7 @@ public:
     /// Everything the process printed so far.
     std::string output() const;
 
-private:
+  private:
     std::filesystem::path log_file_;
     std::unique_ptr<ChildProcess> process_;
     unsigned short port_ = 0;

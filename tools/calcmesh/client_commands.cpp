@@ -63,8 +63,8 @@ int run_submit(const SubmitOptions& options) {
         return 0;
     }
     const auto job = nlohmann::json::parse(response.value().body);
-    std::cout << job["operation"].get<std::string>() << " " << job["a"] << " " << job["b"]
-              << " = " << job["result"];
+    std::cout << job["operation"].get<std::string>() << " " << job["a"] << " " << job["b"] << " = "
+              << job["result"];
     if (job.contains("remainder")) {
         std::cout << " remainder " << job["remainder"];
     }
@@ -77,9 +77,9 @@ int run_submit(const SubmitOptions& options) {
 
 int run_logs(const LogsOptions& options) {
     std::string query;
-    for (const auto& [name, value] : {std::pair{"job_id", options.job_id},
-                                      std::pair{"operation", options.operation},
-                                      std::pair{"worker", options.worker}}) {
+    for (const auto& [name, value] :
+         {std::pair{"job_id", options.job_id}, std::pair{"operation", options.operation},
+          std::pair{"worker", options.worker}}) {
         if (!value.empty()) {
             query += std::string(query.empty() ? "?" : "&") + name + "=" + url_encode(value);
         }
@@ -121,13 +121,15 @@ void add_client_commands(CLI::App& app) {
     auto submit = std::make_shared<SubmitOptions>();
     auto* submit_command = add_command(app, "submit", "Submit one job to a running job_submitter",
                                        [submit] { return run_submit(*submit); });
-    submit_command->add_option("operation", submit->operation,
-                               "addition, subtraction, multiplication, division (or add, sub, mul, div)")
+    submit_command
+        ->add_option("operation", submit->operation,
+                     "addition, subtraction, multiplication, division (or add, sub, mul, div)")
         ->required();
     submit_command->add_option("a", submit->a, "First integer")->required();
     submit_command->add_option("b", submit->b, "Second integer")->required();
     submit_command->add_option("--via", submit->mechanism, "http or kafka")->capture_default_str();
-    submit_command->add_option("--url", submit->url, "job_submitter base URL")->capture_default_str();
+    submit_command->add_option("--url", submit->url, "job_submitter base URL")
+        ->capture_default_str();
     submit_command->add_flag("--json", submit->json, "Print the job as JSON");
 
     auto logs = std::make_shared<LogsOptions>();

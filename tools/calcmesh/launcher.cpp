@@ -79,7 +79,8 @@ bool Launcher::start(std::vector<ChildSpec> specs) {
         bool ready = false;
         while (!ready) {
             if (auto status = child.process.poll()) {
-                say(name + " " + describe_wait_status(*status) + " while starting (its output is above)");
+                say(name + " " + describe_wait_status(*status) +
+                    " while starting (its output is above)");
                 stop();
                 return false;
             }

@@ -27,7 +27,7 @@ struct ChildSpec {
 /// streams their output with a name prefix, and stops them all in reverse order when asked
 /// or as soon as one of them ends unexpectedly.
 class Launcher {
-public:
+  public:
     explicit Launcher(std::chrono::milliseconds ready_timeout);
     ~Launcher();  ///< stops whatever still runs
 
@@ -42,7 +42,7 @@ public:
     /// Prints a line of the launcher's own, prefixed like the children's.
     void say(const std::string& line);
 
-private:
+  private:
     struct Child;
     void pump_output();
     std::string ended_child();

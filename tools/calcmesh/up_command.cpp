@@ -49,8 +49,11 @@ ChildSpec service(const UpOptions& options, std::string name, const std::string&
     env.emplace_back("CALCMESH_PORT", std::to_string(port));
     env.emplace_back("CALCMESH_LOG_LEVEL", options.log_level);
     env.emplace_back("CALCMESH_ACCESS_LOG", options.access_log ? "true" : "false");
-    return ChildSpec{std::move(name), {options.bin_dir + "/" + binary}, std::move(env),
-                     http_ready(base_url(options, port)), {}};
+    return ChildSpec{std::move(name),
+                     {options.bin_dir + "/" + binary},
+                     std::move(env),
+                     http_ready(base_url(options, port)),
+                     {}};
 }
 
 std::string bootstrap(const UpOptions& options) {
@@ -60,21 +63,22 @@ std::string bootstrap(const UpOptions& options) {
 /// The Kafka broker, ready once it answers; then the five topics are created.
 ChildSpec kafka_broker(const UpOptions& options) {
     const auto servers = bootstrap(options);
-    return ChildSpec{
-        "kafka",
-        {options.kafka_broker, "run", "--data-dir", options.run_dir + "/kafka", "--port",
-         std::to_string(options.kafka_port), "--host", options.address},
-        {},
-        [servers] { return broker_answers(servers, std::chrono::milliseconds(500)); },
-        [servers, partitions = options.kafka_partitions] {
-            const KafkaConfig topics;
-            std::vector<std::string> names(topics.request_topics.begin(), topics.request_topics.end());
-            names.push_back(topics.results_topic);
-            auto created = create_topics(servers, names, partitions, std::chrono::seconds(15));
-            if (!created) {
-                throw std::runtime_error(created.error().message);
-            }
-        }};
+    return ChildSpec{"kafka",
+                     {options.kafka_broker, "run", "--data-dir", options.run_dir + "/kafka",
+                      "--port", std::to_string(options.kafka_port), "--host", options.address},
+                     {},
+                     [servers] { return broker_answers(servers, std::chrono::milliseconds(500)); },
+                     [servers, partitions = options.kafka_partitions] {
+                         const KafkaConfig topics;
+                         std::vector<std::string> names(topics.request_topics.begin(),
+                                                        topics.request_topics.end());
+                         names.push_back(topics.results_topic);
+                         auto created =
+                             create_topics(servers, names, partitions, std::chrono::seconds(15));
+                         if (!created) {
+                             throw std::runtime_error(created.error().message);
+                         }
+                     }};
 }
 
 std::vector<ChildSpec> system_specs(const UpOptions& options) {
@@ -102,8 +106,8 @@ std::vector<ChildSpec> system_specs(const UpOptions& options) {
                                 options.worker_ports[static_cast<std::size_t>(operation)],
                                 std::move(env)));
     }
-    specs.push_back(service(options, "job_submitter", "job_submitter", options.submitter_port,
-                            worker_urls));
+    specs.push_back(
+        service(options, "job_submitter", "job_submitter", options.submitter_port, worker_urls));
     specs.push_back(service(options, "help_page", "help_page", options.help_port, worker_urls));
     return specs;
 }
@@ -134,7 +138,8 @@ int run_up(UpOptions options) {
     launcher.say("  help_page              " + base_url(options, options.help_port));
     launcher.say("  log_collector          " + base_url(options, options.collector_port) + "/logs");
     for (const auto operation : kAllOperations) {
-        launcher.say("  " + worker_name(operation) + std::string(23 - worker_name(operation).size(), ' ') +
+        launcher.say("  " + worker_name(operation) +
+                     std::string(23 - worker_name(operation).size(), ' ') +
                      base_url(options, options.worker_ports[static_cast<std::size_t>(operation)]));
     }
     if (options.kafka) {
@@ -167,8 +172,9 @@ void add_up_command(CLI::App& app, const std::string& own_directory) {
     command->add_option("--submitter-port", options->submitter_port)->capture_default_str();
     command->add_option("--help-port", options->help_port)->capture_default_str();
     command->add_option("--collector-port", options->collector_port)->capture_default_str();
-    command->add_option("--worker-ports", options->worker_ports,
-                        "Ports of the addition, subtraction, multiplication and division workers")
+    command
+        ->add_option("--worker-ports", options->worker_ports,
+                     "Ports of the addition, subtraction, multiplication and division workers")
         ->delimiter(',')
         ->capture_default_str();
     command->add_option("--kafka", options->kafka, "Run the Kafka broker and the kafka mechanism")
@@ -177,14 +183,14 @@ void add_up_command(CLI::App& app, const std::string& own_directory) {
     command->add_option("--kafka-partitions", options->kafka_partitions, "Partitions per topic")
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();
-    command->add_option("--kafka-broker", options->kafka_broker,
-                        "The script that runs the broker")
+    command->add_option("--kafka-broker", options->kafka_broker, "The script that runs the broker")
         ->capture_default_str();
     command->add_option("--log-level", options->log_level)->capture_default_str();
     command->add_option("--access-log", options->access_log, "Log every HTTP request")
         ->capture_default_str();
-    command->add_option("--ready-timeout", options->ready_timeout_s,
-                        "Seconds each process may take to become ready")
+    command
+        ->add_option("--ready-timeout", options->ready_timeout_s,
+                     "Seconds each process may take to become ready")
         ->capture_default_str();
 }
 

@@ -3,8 +3,9 @@
 // The Boost.Asio and Boost.Beast names every networked part of calcmesh uses.
 
 // Boost 1.74 awaitable.hpp uses std::exchange without including <utility>.
+// clang-format off
 #include <utility>
-
+// clang-format on
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>

@@ -15,7 +15,7 @@ namespace calcmesh {
 /// a delivery that happens before the wait starts is not lost. Later deliveries are ignored.
 template <class T>
 class AsyncEvent : public std::enable_shared_from_this<AsyncEvent<T>> {
-public:
+  public:
     explicit AsyncEvent(net::any_io_executor executor) : timer_(std::move(executor)) {}
 
     /// Thread-safe. Wakes the waiter, if any.
@@ -40,7 +40,7 @@ public:
         co_return value_;
     }
 
-private:
+  private:
     net::steady_timer timer_;
     std::optional<T> value_;
 };

@@ -15,7 +15,7 @@ std::string env_name(const std::string& key);
 /// Builds a service's command line. Every key is a flag `--key` and an environment variable
 /// `CALCMESH_KEY`; a flag wins over the variable. A key means the same thing in every binary.
 class ConfigParser {
-public:
+  public:
     ConfigParser(std::string program, std::string description);
 
     /// Adds a key with a default already in `value`. Booleans take true/false or 1/0.
@@ -41,7 +41,7 @@ public:
 
     CLI::App& app() { return app_; }
 
-private:
+  private:
     CLI::App app_;
     bool print_config_ = false;
     std::vector<std::pair<std::string, std::function<std::string()>>> printers_;

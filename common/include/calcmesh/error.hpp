@@ -22,16 +22,16 @@ enum class ErrorCode {
     division_by_zero,
     unknown_operation,
     unknown_mechanism,
-    payload_too_large,       ///< The body is over the size limit.
-    not_found,               ///< Unknown route or unknown resource.
+    payload_too_large,  ///< The body is over the size limit.
+    not_found,          ///< Unknown route or unknown resource.
     method_not_allowed,
-    upstream_unavailable,    ///< A dependency refused or dropped the connection.
-    upstream_timeout,        ///< A dependency did not answer before the deadline.
-    upstream_bad_response,   ///< A dependency answered with something unusable.
-    broker_unavailable,      ///< The Kafka broker cannot be reached.
-    job_timeout,             ///< No result for an asynchronous job before the deadline.
-    not_ready,               ///< The service is starting or stopping.
-    storage_failure,         ///< The service could not write durably.
+    upstream_unavailable,   ///< A dependency refused or dropped the connection.
+    upstream_timeout,       ///< A dependency did not answer before the deadline.
+    upstream_bad_response,  ///< A dependency answered with something unusable.
+    broker_unavailable,     ///< The Kafka broker cannot be reached.
+    job_timeout,            ///< No result for an asynchronous job before the deadline.
+    not_ready,              ///< The service is starting or stopping.
+    storage_failure,        ///< The service could not write durably.
     internal,
 };
 

@@ -25,8 +25,8 @@ std::string url_encode(std::string_view text);
 /// One HTTP request as handlers see it.
 struct Request {
     http::request<http::string_body> message;
-    std::string path;   ///< the target without the query string
-    FormFields query;   ///< decoded query parameters
+    std::string path;  ///< the target without the query string
+    FormFields query;  ///< decoded query parameters
 
     /// The first query parameter called `name`, if any.
     std::optional<std::string_view> query_param(std::string_view name) const;

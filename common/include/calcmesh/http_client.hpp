@@ -25,7 +25,7 @@ struct ClientResponse {
 /// Failures are domain errors naming the upstream: `upstream_unavailable` when it cannot be
 /// reached or drops the connection, `upstream_timeout` when the deadline passes.
 class HttpClient {
-public:
+  public:
     explicit HttpClient(net::any_io_executor executor, std::size_t max_idle_per_host = 64);
 
     /// Sends one request to `url.base_path + target` and reads the whole response before
@@ -38,7 +38,7 @@ public:
     /// Idle connections currently pooled, for tests and metrics.
     std::size_t idle_connections() const;
 
-private:
+  private:
     // Streams are held by pointer: moving a Beast 1.74 tcp_stream allocates a new
     // implementation with its timers, which would cost two allocations per pooled request.
     using Stream = std::unique_ptr<beast::tcp_stream>;

@@ -23,7 +23,7 @@ using Handler = std::function<Task<Response>(Request)>;
 /// Maps method and path to handlers. Exact paths win over prefixes; a known path with another
 /// method answers 405 with an Allow header, an unknown path 404. HEAD is served by GET routes.
 class Router {
-public:
+  public:
     /// Routes `method path` exactly.
     void add(http::verb method, std::string path, Handler handler);
     /// Routes every path that starts with `prefix`; `route` names it in metrics ("/jobs/{id}").
@@ -40,7 +40,7 @@ public:
     /// Every route pattern, for metrics.
     std::vector<std::string> routes() const;
 
-private:
+  private:
     struct Route {
         http::verb method;
         std::string path;
@@ -54,17 +54,17 @@ private:
 /// Limits and timeouts of an HTTP server.
 struct HttpServerOptions {
     std::string address = "127.0.0.1";
-    unsigned short port = 0;                 ///< 0 picks a free port
-    std::size_t body_limit = 64 * 1024;      ///< larger bodies get 413
+    unsigned short port = 0;             ///< 0 picks a free port
+    std::size_t body_limit = 64 * 1024;  ///< larger bodies get 413
     std::chrono::milliseconds idle_timeout{60'000};
-    std::string service_name;                ///< for logs and metrics
-    bool access_log = true;                  ///< one line per request on stderr
+    std::string service_name;  ///< for logs and metrics
+    bool access_log = true;    ///< one line per request on stderr
 };
 
 /// An HTTP/1.1 server with keep-alive, one coroutine per connection, on one or more
 /// single-threaded io_contexts that share the port through SO_REUSEPORT.
 class HttpServer {
-public:
+  public:
     HttpServer(HttpServerOptions options, Router router, MetricsRegistry& metrics);
     ~HttpServer();
     HttpServer(const HttpServer&) = delete;
@@ -81,7 +81,7 @@ public:
     /// Requests being handled right now.
     std::size_t in_flight() const { return in_flight_.load(); }
 
-private:
+  private:
     struct Connection;
     struct RouteMetrics;
     Task<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);

@@ -53,7 +53,7 @@ Result<void> create_topics(const std::string& bootstrap_servers,
 /// The process's one Kafka producer: thread-safe, idempotent (no duplicates from retries),
 /// tuned for latency. Delivery reports are served by its own thread.
 class KafkaProducer {
-public:
+  public:
     using DeliveryCallback = std::function<void(Result<void>)>;
 
     /// Throws std::invalid_argument on a configuration the client rejects.
@@ -70,7 +70,7 @@ public:
     /// False while no broker is reachable: callers fail fast instead of queueing.
     bool broker_reachable() const { return reachable_.load(); }
 
-private:
+  private:
     class Callbacks;
     void run();
 
@@ -99,7 +99,7 @@ struct KafkaMessage {
 /// partition of the topics from their end at start-up, outside any group (each instance sees
 /// everything that follows).
 class KafkaConsumer {
-public:
+  public:
     enum class Mode { group, tail };
     struct Options {
         std::string bootstrap_servers;
@@ -124,7 +124,7 @@ public:
     /// True once partitions are assigned (tail mode: positioned at their ends).
     bool ready() const { return ready_.load(); }
 
-private:
+  private:
     class Rebalance;
     void run();
     void track(const KafkaMessage& message);

@@ -18,17 +18,17 @@ using Labels = std::map<std::string, std::string>;
 
 /// A monotonically increasing count. Lock-free.
 class Counter {
-public:
+  public:
     void add(std::uint64_t amount = 1) { value_.fetch_add(amount, std::memory_order_relaxed); }
     std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     std::atomic<std::uint64_t> value_{0};
 };
 
 /// A latency histogram with fixed bucket bounds in seconds. Lock-free.
 class Histogram {
-public:
+  public:
     /// Bounds suited to request latencies on one machine: 50 µs to 10 s.
     static std::vector<double> latency_bounds();
 
@@ -37,7 +37,7 @@ public:
     /// Appends the `_bucket`, `_sum` and `_count` series of `name` with `labels`.
     void render(std::string& out, const std::string& name, const Labels& labels) const;
 
-private:
+  private:
     std::vector<double> bounds_;
     std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // one per bound, plus +Inf
     std::atomic<std::uint64_t> sum_nanoseconds_{0};
@@ -47,7 +47,7 @@ private:
 /// The metrics of one process, served at `GET /metrics` in the Prometheus text format.
 /// Metrics are registered at start-up (thread-safe, takes a lock); updating them is lock-free.
 class MetricsRegistry {
-public:
+  public:
     /// Registers a counter series; the same name with other labels joins the same family.
     Counter& counter(const std::string& name, const std::string& help, Labels labels = {});
     /// Registers a histogram series of latencies.
@@ -59,7 +59,7 @@ public:
     /// The whole registry in the Prometheus text exposition format 0.0.4.
     std::string render() const;
 
-private:
+  private:
     enum class Kind { counter, gauge, histogram };
     struct Series {
         Labels labels;

@@ -13,9 +13,9 @@ namespace calcmesh {
 /// A child process this program started. It is only ever signalled by its own pid, and it
 /// gets SIGTERM if this program dies first, so no child outlives its parent.
 class ChildProcess {
-public:
+  public:
     struct Options {
-        std::vector<std::string> argv;  ///< argv[0] is the executable path
+        std::vector<std::string> argv;                         ///< argv[0] is the executable path
         std::vector<std::pair<std::string, std::string>> env;  ///< added to this environment
         /// Where stdout and stderr go: a pipe readable at `output_fd()` if true, otherwise
         /// `output_file` if set, otherwise this process's own.
@@ -46,7 +46,7 @@ public:
     /// SIGTERM, then SIGKILL after `grace`; returns the wait status.
     int stop(std::chrono::milliseconds grace);
 
-private:
+  private:
     pid_t pid_ = -1;
     int output_fd_ = -1;
     std::optional<int> status_;

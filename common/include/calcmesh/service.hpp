@@ -1,13 +1,13 @@
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "calcmesh/asio.hpp"
 #include "calcmesh/config.hpp"
@@ -45,7 +45,7 @@ struct Readiness {
 
 /// What a service plugs into the runtime: its routes and its background work.
 class Application {
-public:
+  public:
     virtual ~Application() = default;
     /// Adds the service's routes; /healthz, /readyz and /metrics are added by the runtime.
     virtual void add_routes(Router& router) = 0;
@@ -61,7 +61,7 @@ public:
 /// The process around a service: event loops (one single-threaded io_context per thread),
 /// metrics, the HTTP server with the common routes, signal handling and graceful shutdown.
 class Runtime {
-public:
+  public:
     Runtime(std::string service, CommonConfig config);
     ~Runtime();
 
@@ -78,7 +78,7 @@ public:
     /// and stops. Returns the process exit code. Throws if the port cannot be bound.
     int run(Application& application);
 
-private:
+  private:
     struct Loop;
     Task<void> shut_down(Application& application);
     void add_common_routes(Router& router, Application& application);
@@ -101,8 +101,8 @@ void setup_logging(const std::string& service, const std::string& level);
 /// common` and `add_to(ConfigParser&)`), builds `App(runtime, config)` and runs it. Start-up
 /// failures are logged and give exit code 1.
 template <class App, class Config>
-int service_main(const std::string& service, const std::string& description, int argc,
-                 char** argv, Config config) {
+int service_main(const std::string& service, const std::string& description, int argc, char** argv,
+                 Config config) {
     ConfigParser parser(service, description);
     config.add_to(parser);
     if (auto exit_code = parser.parse(argc, argv)) {

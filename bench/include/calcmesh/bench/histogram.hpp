@@ -13,7 +13,7 @@ namespace calcmesh::bench {
 /// larger values count in the last bucket and still set `max`. Not thread-safe: one per thread,
 /// merged with `add`.
 class LatencyHistogram {
-public:
+  public:
     static constexpr unsigned kSubBucketBits = 7;  ///< 128 buckets per power of two
     static constexpr unsigned kMaxValueBits = 44;
 
@@ -37,7 +37,7 @@ public:
     static std::uint64_t lowest_in_bucket(std::size_t bucket);
     static std::size_t bucket_count();
 
-private:
+  private:
     std::vector<std::uint64_t> buckets_;
     std::uint64_t count_ = 0;
     std::uint64_t min_ = UINT64_MAX;

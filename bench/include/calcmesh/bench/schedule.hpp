@@ -11,7 +11,7 @@ namespace calcmesh::bench {
 /// client) shows in the figures instead of silently slowing the arrivals down: no coordinated
 /// omission.
 class OpenLoopSchedule {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
 
     /// `rate` requests per second in total, from `start` on.
@@ -22,7 +22,7 @@ public:
     /// How many of this lane's requests are due before `time`.
     std::uint64_t due_before(Clock::time_point time) const;
 
-private:
+  private:
     double interval_ns_;  // between two slots of all lanes
     Clock::time_point start_;
     unsigned lane_;

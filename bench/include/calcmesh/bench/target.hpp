@@ -31,7 +31,7 @@ struct CallResult {
 
 /// One client thread's connection to a target. Used from one io_context only.
 class TargetClient {
-public:
+  public:
     virtual ~TargetClient() = default;
     /// Sends request number `sequence` (unique within the run) and checks the answer.
     /// Never throws: every failure is a CallResult.
@@ -40,7 +40,7 @@ public:
 
 /// What a benchmark loads: `/submit`, any URL, `/save_log`, or a Kafka produce→consume trip.
 class Target {
-public:
+  public:
     virtual ~Target() = default;
     /// One line for people, e.g. "POST http://127.0.0.1:8080/submit mechanism=http".
     virtual std::string describe() const = 0;
