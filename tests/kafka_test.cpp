@@ -149,6 +149,7 @@ class KafkaSystem {
     std::unique_ptr<ServiceProcess>& submitter() { return submitter_; }
     const Topics& topics() const { return topics_; }
     const std::string& bootstrap() const { return bootstrap_; }
+    const std::vector<std::string>& submitter_args() const { return submitter_args_; }
 
   private:
     static void wait_ready(ServiceProcess& service, const std::string& flag) {
@@ -204,6 +205,19 @@ TEST(Kafka, ComputesEveryOperationAndLogsIt) {
         system.submit({{"operation", "division"}, {"a", 1}, {"b", 0}, {"mechanism", "kafka"}});
     EXPECT_EQ(zero.status, 400u);
     EXPECT_EQ(json::parse(zero.body)["error"]["code"], "division_by_zero");
+}
+
+TEST(Kafka, AJobSentAsSoonAsTheSubmitterListensIsNotRefused) {
+    KafkaSystem system("kafka-early", shared_bootstrap(), {Operation::addition});
+    // A second submitter, asked at once: its first metadata probe and its assignment of the
+    // results topic are still under way, which is no reason to refuse the job.
+    TempDir dir("kafka-early-submitter");
+    ServiceProcess fresh("job_submitter", system.submitter_args(), dir.path());
+    const auto response =
+        post(fresh.url() + "/submit",
+             json{{"operation", "addition"}, {"a", 40}, {"b", 2}, {"mechanism", "kafka"}}.dump());
+    ASSERT_EQ(response.status, 200u) << response.body;
+    EXPECT_EQ(json::parse(response.body)["result"], 42);
 }
 
 TEST(Kafka, ManyJobsInFlightEachAnsweredOnce) {

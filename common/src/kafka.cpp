@@ -224,6 +224,7 @@ void KafkaProducer::run() {
             const auto code = producer_->metadata(true, nullptr, &metadata, 500);
             delete metadata;
             reachable_ = code == RdKafka::ERR_NO_ERROR;
+            probed_ = true;
         }
     }
 }

@@ -42,10 +42,32 @@ std::shared_ptr<KafkaTransport::Waiter> KafkaTransport::claim(const std::string&
     return waiter;
 }
 
+bool KafkaTransport::usable() const {
+    return producer_.broker_reachable() && consumer_->ready();
+}
+
+Task<bool> KafkaTransport::wait_until_usable(std::chrono::steady_clock::time_point deadline) {
+    // Just after start-up the first metadata probe, or the assignment of the results topic on
+    // a reachable broker, may still be under way: a job sent as soon as /readyz answers must
+    // not be refused for that. Otherwise a broker that is not usable is down: fail fast.
+    constexpr auto kStartupGrace = std::chrono::seconds(10);
+    const auto starting = [this] {
+        return !producer_.broker_probed() || (producer_.broker_reachable() && !consumer_->ready());
+    };
+    const auto until = std::min(deadline, started_ + kStartupGrace);
+    net::steady_timer timer(co_await net::this_coro::executor);
+    while (starting() && std::chrono::steady_clock::now() < until) {
+        timer.expires_after(std::chrono::milliseconds(20));
+        boost::system::error_code ignored;
+        co_await timer.async_wait(net::redirect_error(net::use_awaitable, ignored));
+    }
+    co_return usable();
+}
+
 Task<Result<WorkerResult>> KafkaTransport::run(JobInput input,
                                                std::chrono::steady_clock::time_point deadline) {
     // Fail fast rather than queue a job no broker will take.
-    if (!producer_.broker_reachable() || !consumer_->ready()) {
+    if (!co_await wait_until_usable(deadline)) {
         co_return fail(
             ErrorCode::broker_unavailable,
             "the Kafka broker at " + config_.bootstrap_servers +

@@ -33,8 +33,12 @@ class KafkaTransport final : public JobTransport {
     using Waiter = AsyncEvent<Result<WorkerResult>>;
     void on_result(const KafkaMessage& message);
     std::shared_ptr<Waiter> claim(const std::string& job_id);
+    bool usable() const;
+    /// Whether the broker is usable, waiting while the transport is still starting.
+    Task<bool> wait_until_usable(std::chrono::steady_clock::time_point deadline);
 
     KafkaConfig config_;
+    const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     std::string instance_;
     Unclaimed on_unclaimed_;
     std::mutex mutex_;

@@ -69,6 +69,8 @@ class KafkaProducer {
     void flush(std::chrono::milliseconds timeout);
     /// False while no broker is reachable: callers fail fast instead of queueing.
     bool broker_reachable() const { return reachable_.load(); }
+    /// True once the first metadata probe has answered or failed.
+    bool broker_probed() const { return probed_.load(); }
 
   private:
     class Callbacks;
@@ -77,6 +79,7 @@ class KafkaProducer {
     std::unique_ptr<Callbacks> callbacks_;
     std::unique_ptr<RdKafka::Producer> producer_;
     std::atomic<bool> reachable_{false};
+    std::atomic<bool> probed_{false};
     std::atomic<bool> stopping_{false};
     Counter& delivered_;
     Counter& failed_;
