@@ -202,16 +202,15 @@ class Bench {
     void measure_jobs(Datapath datapath, int round) {
         const auto url =
             fmt::format("http://{}:{}", topology_.pod(kJobsPair.server).ip.str(), kSubmitterPort);
-        for (const char* mechanism : {"http", "kafka"}) {
+        for (const auto& [mechanism, workload] :
+             {std::pair{"http", "jobs_http"}, std::pair{"kafka", "jobs_kafka"}}) {
             const auto report = nlohmann::json::parse(
                 in_pod(kJobsPair.client,
                        {bin_dir() + "/calcmesh", "bench", "--target", "submit", "--url", url,
                         "--mechanism", mechanism, "--concurrency", "16", "--warmup", "1",
                         "--duration", std::to_string(options_.job_seconds), "--json", "--quiet"},
                        false));
-            record(datapath, round,
-                   mechanism == std::string_view("http") ? "jobs_http" : "jobs_kafka", kJobsPair,
-                   report.at("throughput_rps").get<double>());
+            record(datapath, round, workload, kJobsPair, report.at("throughput_rps").get<double>());
         }
     }
 

@@ -67,15 +67,14 @@ class LabTest : public ::testing::Test {
         std::ostringstream log;
         lab_up({name_, Datapath::native, false}, log);
         state_ = require_lab(name_);
-        for (const char* pod : {"help-page", "subtraction-worker", "division-worker",
-                                "job-submitter", "addition-worker"}) {
+        constexpr const char* kServerPods[] = {"help-page", "subtraction-worker", "division-worker",
+                                               "job-submitter", "addition-worker"};
+        for (const char* pod : kServerPods) {
             start_process(*state_, pod, std::string("perf-") + pod,
                           {bin("lab_perf"), "server", "--port", std::to_string(kPerfPort)}, {});
         }
-        for (const char* pod : {"help-page", "subtraction-worker", "division-worker",
-                                "job-submitter", "addition-worker"}) {
+        for (const char* pod : kServerPods)
             wait_until_listening(pod);
-        }
     }
 
     // The servers start asynchronously; the tests must not race their listen().
