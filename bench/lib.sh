@@ -84,5 +84,14 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 
 # spread X...: "min–max" of numbers.
 spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }
 
+# log_batches URL: "RECORDS REQUESTS" that the log_collector at URL has stored and answered
+# on /save_log since it started, from its metrics.
+log_batches() {
+    curl -sf "$1/metrics" | awk '
+        /^calcmesh_log_records_stored_total / { records = $2 }
+        /^calcmesh_http_request_duration_seconds_count\{route="\/save_log"\}/ { requests = $2 }
+        END { print records + 0, requests + 0 }'
+}
+
 # result NAME JSON: the figure of a target, for the report.
 result() { printf '%s\n' "$2" >"$OUT/$1.result.json"; }

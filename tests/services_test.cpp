@@ -492,5 +492,37 @@ TEST(ServicesOutage, WorkerRecordsSurviveALogCollectorOutage) {
     EXPECT_EQ(records.size(), 1 + during.size()) << "each record is stored once";
 }
 
+TEST(ServicesLogShipping, AFullBatchGoesAtOnceAndAPartialOneAfterTheLinger) {
+    TempDir dir("log-batches");
+    ServiceProcess collector("log_collector", {"--data-dir", (dir.path() / "data").string()},
+                             dir.path());
+    // A long linger, so that only a full batch explains records that arrive early.
+    ServiceProcess worker("worker",
+                          {"--operation", "addition", "--log-collector-url", collector.url(),
+                           "--log-batch-size", "5", "--log-linger-ms", "3000"},
+                          dir.path());
+    const auto stored = [&] {
+        const auto response = get(collector.url() + "/logs");
+        return json::parse(response.body).size();
+    };
+    const auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_EQ(get(worker.url() + "/compute?a=" + std::to_string(i) + "&b=1").status, 200u);
+    }
+    ASSERT_TRUE(eventually([&] { return stored() == 5; }));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(3000))
+        << "a full batch does not wait for the linger";
+    const auto metrics = get(collector.url() + "/metrics").body;
+    EXPECT_NE(metrics.find("calcmesh_http_request_duration_seconds_count{route=\"/save_log\"} 1\n"),
+              std::string::npos)
+        << "the five records came in one request";
+
+    const auto sixth = std::chrono::steady_clock::now();
+    ASSERT_EQ(get(worker.url() + "/compute?a=6&b=1").status, 200u);
+    ASSERT_TRUE(eventually([&] { return stored() == 6; }, std::chrono::seconds(10)));
+    EXPECT_GE(std::chrono::steady_clock::now() - sixth, std::chrono::milliseconds(3000))
+        << "a lone record waits for others until its linger is over";
+}
+
 }  // namespace
 }  // namespace calcmesh::testing

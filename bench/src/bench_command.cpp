@@ -193,6 +193,11 @@ void add_bench_command(CLI::App& app) {
         ->capture_default_str();
     command->add_option("--partitions", target.partitions, "kafka-trip: partitions of a new topic")
         ->capture_default_str();
+    command
+        ->add_option("--records-per-request", target.records_per_request,
+                     "save-log: records in each request (a JSON array when more than one)")
+        ->check(CLI::Range(1u, 200u))
+        ->capture_default_str();
     command->add_option("--timeout", options->timeout_s, "Seconds one request may take")
         ->capture_default_str();
     command->add_option("--concurrency,-c", options->concurrency, "Closed loop: requests in flight")

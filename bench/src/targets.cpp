@@ -362,13 +362,23 @@ class SaveLogClient final : public TargetClient {
           nonce_(nonce) {}
 
     Task<CallResult> call(std::uint64_t sequence) override {
-        // A record like the workers send, with an id of its own so that none is a duplicate.
-        const auto input = job_inputs(sequence, {{Operation::addition, 1}});
-        auto body = fmt::format(
-            R"({{"record_id":"b-{0}-{1}","job_id":"bench-{0}-{1}","operation":"addition","a":{2},)"
-            R"("b":{3},"result":{4},"mechanism":"http","worker":"addition_worker",)"
-            R"("instance":"calcmesh-bench","cluster":"bench","node":"bench"}})",
-            nonce_, sequence, input.a, input.b, input.a + input.b);
+        // Records like the workers send, each with an id of its own so that none is a
+        // duplicate; several per request are a JSON array, as a worker's batch is.
+        const auto count = options_.records_per_request;
+        std::string body = count > 1 ? "[" : "";
+        for (unsigned i = 0; i < count; ++i) {
+            const auto number = sequence * count + i;
+            const auto input = job_inputs(number, {{Operation::addition, 1}});
+            fmt::format_to(
+                std::back_inserter(body),
+                R"({5}{{"record_id":"b-{0}-{1}","job_id":"bench-{0}-{1}","operation":"addition",)"
+                R"("a":{2},"b":{3},"result":{4},"mechanism":"http","worker":"addition_worker",)"
+                R"("instance":"calcmesh-bench","cluster":"bench","node":"bench"}})",
+                nonce_, number, input.a, input.b, input.a + input.b, i > 0 ? "," : "");
+        }
+        if (count > 1) {
+            body += ']';
+        }
         auto response =
             co_await client_.send(http::verb::post, url_, "/save_log", std::move(body),
                                   "application/json", options_.timeout, "log_collector");
@@ -379,11 +389,12 @@ class SaveLogClient final : public TargetClient {
             co_return status_error(response.value());
         }
         const auto answer = nlohmann::json::parse(response.value().body, nullptr, false);
-        if (!answer.is_object() || answer.value("stored", -1) != 1 ||
+        if (!answer.is_object() || answer.value("stored", -1) != static_cast<int>(count) ||
             answer.value("duplicates", -1) != 0) {
             co_return CallResult::wrong("wrong_ack",
-                                        "expected {\"stored\":1,\"duplicates\":0}, got " +
-                                            response.value().body.substr(0, 200));
+                                        fmt::format("expected {{\"stored\":{},"
+                                                    "\"duplicates\":0}}, got {}",
+                                                    count, response.value().body.substr(0, 200)));
         }
         co_return CallResult::ok();
     }
@@ -400,12 +411,14 @@ class SaveLogTarget final : public Target {
     SaveLogTarget(TargetOptions options, Url url)
         : options_(std::move(options)), url_(std::move(url)), nonce_(run_nonce()) {}
     std::string describe() const override {
-        return "POST " + url_.to_string() + "/save_log, one record per request";
+        return fmt::format("POST {}/save_log, {} record{} per request", url_.to_string(),
+                           options_.records_per_request,
+                           options_.records_per_request == 1 ? "" : "s");
     }
     nlohmann::json to_json() const override {
         return {{"kind", "save-log"},
                 {"url", url_.to_string() + "/save_log"},
-                {"records_per_request", 1}};
+                {"records_per_request", options_.records_per_request}};
     }
     std::unique_ptr<TargetClient> client(net::any_io_executor executor) override {
         return std::make_unique<SaveLogClient>(std::move(executor), options_, url_, nonce_);

@@ -68,10 +68,31 @@ TEST(LogRecord, RoundTripsThroughJson) {
     record.identity = {"multiplication_worker", "w", "local", "n"};
     record.received_at = format_time(std::chrono::system_clock::now());
     record.completed_at = record.received_at;
-    const auto parsed = log_record_from_json(to_json(record)).value();
+    const auto parsed = log_record_from_json(nlohmann::json::parse(log_line(record))).value();
     EXPECT_EQ(parsed.record_id, "r-1");
     EXPECT_EQ(parsed.mechanism, Mechanism::kafka);
     EXPECT_EQ(parsed.outcome.value().result, 42);
+}
+
+TEST(LogRecord, LineIsTheCompactJsonOfTheRecord) {
+    // Whatever the strings hold, the line is what a JSON library writes for the same object.
+    LogRecord record;
+    record.record_id = "r-2";
+    record.input = {"job-4", Operation::division, -7, 2};
+    record.mechanism = Mechanism::http;
+    record.identity = {"division_worker", "w \"quoted\" \\ back", "tab\there", "é\x01\n"};
+    record.received_at = "2026-11-28T15:04:05.123Z";
+    record.completed_at = record.received_at;
+    for (const auto& outcome :
+         {Result<Outcome>(Outcome{-3, -1}), Result<Outcome>(Outcome{-4, std::nullopt}),
+          Result<Outcome>(fail(ErrorCode::division_by_zero, "b must not be \"0\"", "b")),
+          Result<Outcome>(fail(ErrorCode::overflow, "too big"))}) {
+        record.outcome = outcome;
+        const auto line = log_line(record);
+        EXPECT_EQ(line, nlohmann::json::parse(line).dump());
+        EXPECT_EQ(log_record_from_json(nlohmann::json::parse(line)).value().identity.node,
+                  "é\x01\n");
+    }
 }
 
 TEST(FormatTime, IsRfc3339WithMilliseconds) {

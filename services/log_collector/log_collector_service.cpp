@@ -40,7 +40,7 @@ Result<StoredLine> stored_line(nlohmann::json record) {
         }
     }
     BOOST_OUTCOME_TRY(parsed, log_record_from_json(record));
-    return StoredLine{parsed.record_id, to_json(parsed).dump()};
+    return StoredLine{parsed.record_id, log_line(parsed)};
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ LogShipper::LogShipper(Runtime& runtime, Options options)
 }
 
 bool LogShipper::enqueue(const LogRecord& record) {
-    std::string line = to_json(record).dump();
+    std::string line = log_line(record);
     bool wake = false;
     {
         std::lock_guard lock(mutex_);
@@ -29,8 +29,10 @@ bool LogShipper::enqueue(const LogRecord& record) {
             note_drop(record);
             return false;
         }
-        queue_.push_back(std::move(line));
-        wake = std::exchange(sender_waiting_, false);
+        queue_.push_back({std::move(line), std::chrono::steady_clock::now()});
+        // The sender sleeps while the queue is empty, and while a batch is not yet full.
+        wake = sender_waiting_ && (queue_.size() == 1 || queue_.size() >= options_.batch_size);
+        sender_waiting_ = sender_waiting_ && !wake;
     }
     if (wake) {
         net::post(wakeup_.get_executor(), [this] { wakeup_.cancel(); });
@@ -70,8 +72,8 @@ Task<bool> LogShipper::send_batch(std::chrono::milliseconds timeout) {
     {
         std::lock_guard lock(mutex_);
         while (count < queue_.size() && count < options_.batch_size &&
-               (count == 0 || body.size() + queue_[count].size() + 2 < kMaxBody)) {
-            body += (count ? "," : "") + queue_[count];
+               (count == 0 || body.size() + queue_[count].json.size() + 2 < kMaxBody)) {
+            body += (count ? "," : "") + queue_[count].json;
             ++count;
         }
     }
@@ -107,27 +109,33 @@ Task<void> LogShipper::run() {
     auto backoff = options_.initial_backoff;
     boost::system::error_code ignored;
     for (;;) {
-        bool idle = false;
+        std::size_t pending = 0;
         bool stopping = false;
         std::chrono::steady_clock::time_point deadline;
+        std::chrono::steady_clock::time_point send_at;
         {
             std::lock_guard lock(mutex_);
-            idle = queue_.empty();
+            pending = queue_.size();
             stopping = stopping_;
             deadline = flush_deadline_;
-            sender_waiting_ = idle && !stopping;
+            // A batch goes out when it is full or when its oldest record has waited `linger`:
+            // one request (and one fdatasync at log_collector) for many records, not one each.
+            if (pending == 0) {
+                send_at = std::chrono::steady_clock::time_point::max();
+            } else if (pending >= options_.batch_size || stopping) {
+                send_at = std::chrono::steady_clock::time_point::min();
+            } else {
+                send_at = queue_.front().queued_at + options_.linger;
+            }
+            sender_waiting_ = !stopping && send_at > std::chrono::steady_clock::now();
         }
         const auto now = std::chrono::steady_clock::now();
-        if (stopping && (idle || now >= deadline)) {
+        if (stopping && (pending == 0 || now >= deadline)) {
             break;
         }
-        if (idle) {
-            // enqueue() or flush() cancels this wait.
-            wakeup_.expires_at(std::chrono::steady_clock::time_point::max());
-            co_await wakeup_.async_wait(net::redirect_error(net::use_awaitable, ignored));
-            // Let the records of the next moments join the first one: one request (and one
-            // fdatasync at log_collector) for several records, not one each.
-            wakeup_.expires_after(options_.linger);
+        if (send_at > now) {
+            // enqueue() (first record, or a full batch) or flush() cancels this wait.
+            wakeup_.expires_at(send_at);
             co_await wakeup_.async_wait(net::redirect_error(net::use_awaitable, ignored));
             continue;
         }

@@ -25,7 +25,8 @@ class LogShipper {
         Url collector;
         std::size_t capacity = 10'000;
         std::size_t batch_size = 256;
-        /// How long a record that finds the queue empty waits for others to share its request.
+        /// How long a record may wait for others to share its request (unless the batch is
+        /// full first).
         std::chrono::milliseconds linger{5};
         std::chrono::milliseconds request_timeout{5'000};
         std::chrono::milliseconds initial_backoff{100};
@@ -54,7 +55,11 @@ class LogShipper {
     Options options_;
     net::steady_timer wakeup_;
     mutable std::mutex mutex_;
-    std::deque<std::string> queue_;  // serialized records, oldest first
+    struct Queued {
+        std::string json;
+        std::chrono::steady_clock::time_point queued_at;
+    };
+    std::deque<Queued> queue_;  // oldest first
     bool sender_waiting_ = false;
     bool stopping_ = false;
     std::chrono::steady_clock::time_point flush_deadline_{};

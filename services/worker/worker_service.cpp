@@ -84,6 +84,10 @@ void WorkerConfig::add_to(ConfigParser& parser) {
         ->check(CLI::PositiveNumber);
     parser.add("log-batch-size", log_batch_size, "Log records per request to log_collector")
         ->check(CLI::PositiveNumber);
+    parser
+        .add("log-linger-ms", log_linger_ms,
+             "How long a log record may wait for others to share its request")
+        ->check(CLI::Range(0u, 10'000u));
     kafka.add_to(parser);
     parser.add("kafka-group", kafka_group,
                "Consumer group of this worker's replicas (default: <operation>_worker)");
@@ -106,7 +110,8 @@ WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
       about_html_(about_fragment(operation_, identity_)),
       log_shipper_(runtime, {.collector = collector_url(config.log_collector_url),
                              .capacity = config.log_queue_capacity,
-                             .batch_size = config.log_batch_size}) {
+                             .batch_size = config.log_batch_size,
+                             .linger = std::chrono::milliseconds(config.log_linger_ms)}) {
     for (auto mechanism : {Mechanism::http, Mechanism::kafka}) {
         for (const bool ok : {true, false}) {
             jobs_[static_cast<int>(mechanism)][ok ? 0 : 1] = &runtime.metrics().counter(

@@ -77,8 +77,11 @@ std::string format_time(std::chrono::system_clock::time_point time);
 nlohmann::json to_json(const WorkerIdentity& identity);
 nlohmann::json to_json(const WorkerResult& result);
 nlohmann::json to_json(const JobRequestMessage& request);
-nlohmann::json to_json(const LogRecord& record);
 nlohmann::json to_json(const ResultMessage& message);
+
+/// The record as one line of compact JSON, keys in alphabetical order: the same text as
+/// nlohmann's dump of the record's JSON object.
+std::string log_line(const LogRecord& record);
 
 /// Adds "result" (and "remainder") or "error" to `json`.
 void put_outcome(nlohmann::json& json, const Result<Outcome>& outcome);

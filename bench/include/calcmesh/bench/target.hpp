@@ -71,6 +71,8 @@ struct TargetOptions {
     /// every successful job is stored (its `calcmesh_log_records_stored_total` counter).
     std::string log_collector_url;
     std::chrono::milliseconds log_wait{30'000};
+    /// save-log: records in each request (more than one: a JSON array, like a worker's batch).
+    unsigned records_per_request = 1;
     /// url: the status and (if not empty) a piece of the body every answer must have.
     unsigned expect_status = 200;
     std::string expect_body;
