@@ -120,14 +120,28 @@ static __always_inline int route_via_fib(struct __sk_buff* skb, struct iphdr* ip
     return pass(PATH_PASS_FIB, skb);
 }
 
+/* The IPv4 header of a packet the router may forward (IPv4, a TTL left), or NULL once the
+ * packet is counted and `*verdict` says to pass it to the kernel. */
+static __always_inline struct iphdr* forwardable(struct __sk_buff* skb, int* verdict) {
+    struct iphdr* ip = ipv4_header(skb);
+    if (!ip) {
+        *verdict = pass(PATH_PASS_NOT_IPV4, skb);
+        return NULL;
+    }
+    if (ip->ttl <= 1) {
+        *verdict = pass(PATH_PASS_TTL, skb);
+        return NULL;
+    }
+    return ip;
+}
+
 /* tc ingress of every lxc device: the pod's egress. */
 SEC("tc")
 int from_container(struct __sk_buff* skb) {
-    struct iphdr* ip = ipv4_header(skb);
+    int verdict;
+    struct iphdr* ip = forwardable(skb, &verdict);
     if (!ip)
-        return pass(PATH_PASS_NOT_IPV4, skb);
-    if (ip->ttl <= 1)
-        return pass(PATH_PASS_TTL, skb);
+        return verdict;
 
     __u32 daddr = ip->daddr;
     const struct endpoint_info* ep = bpf_map_lookup_elem(&endpoints, &daddr);
@@ -145,11 +159,10 @@ int from_container(struct __sk_buff* skb) {
 
 /* Delivers packets that arrive on a node device to the node's pods. */
 static __always_inline int from_outside(struct __sk_buff* skb, enum datapath_path path) {
-    struct iphdr* ip = ipv4_header(skb);
+    int verdict;
+    struct iphdr* ip = forwardable(skb, &verdict);
     if (!ip)
-        return pass(PATH_PASS_NOT_IPV4, skb);
-    if (ip->ttl <= 1)
-        return pass(PATH_PASS_TTL, skb);
+        return verdict;
     __u32 daddr = ip->daddr;
     const struct endpoint_info* ep = bpf_map_lookup_elem(&endpoints, &daddr);
     if (!ep)

@@ -11,17 +11,14 @@ namespace {
 /// namespace in "a".
 Inventory pods() {
     return {
-        {"client", "a", "calcmesh", {{"app", "client"}}, {}, false, "", {}},
-        {"server",
-         "a",
-         "calcmesh",
-         {{"app", "server"}},
-         {{"http", 8080, Protocol::tcp}},
-         false,
-         "",
-         {}},
-        {"client", "b", "calcmesh", {{"app", "client"}}, {}, false, "", {}},
-        {"stranger", "a", "other", {{"app", "client"}}, {}, false, "", {}},
+        {.name = "client", .cluster = "a", .namespace_ = "calcmesh", .labels = {{"app", "client"}}},
+        {.name = "server",
+         .cluster = "a",
+         .namespace_ = "calcmesh",
+         .labels = {{"app", "server"}},
+         .ports = {{"http", 8080, Protocol::tcp}}},
+        {.name = "client", .cluster = "b", .namespace_ = "calcmesh", .labels = {{"app", "client"}}},
+        {.name = "stranger", .cluster = "a", .namespace_ = "other", .labels = {{"app", "client"}}},
     };
 }
 constexpr std::size_t kClient = 0;

@@ -9,23 +9,18 @@ namespace {
 
 Inventory pods() {
     return {
-        {"client", "a", "calcmesh", {{"app", "client"}}, {}, false, "", {}},
-        {"server",
-         "b",
-         "calcmesh",
-         {{"app", "server"}},
-         {{"http", 8080, Protocol::tcp}},
-         false,
-         "",
-         {}},
-        {"kube-dns",
-         "a",
-         "kube-system",
-         {{"k8s-app", "kube-dns"}},
-         {{"dns", 53, Protocol::udp}},
-         true,
-         "",
-         {}},
+        {.name = "client", .cluster = "a", .namespace_ = "calcmesh", .labels = {{"app", "client"}}},
+        {.name = "server",
+         .cluster = "b",
+         .namespace_ = "calcmesh",
+         .labels = {{"app", "server"}},
+         .ports = {{"http", 8080, Protocol::tcp}}},
+        {.name = "kube-dns",
+         .cluster = "a",
+         .namespace_ = "kube-system",
+         .labels = {{"k8s-app", "kube-dns"}},
+         .ports = {{"dns", 53, Protocol::udp}},
+         .external = true},
     };
 }
 

@@ -248,15 +248,15 @@ spec:
 
 TEST(Lint, ExplainsAMissingClusterLabel) {
     Inventory inventory = {
-        {"server",
-         "c3",
-         "calcmesh",
-         {{"app", "server"}},
-         {{"http", 80, Protocol::tcp}},
-         false,
-         "",
-         {}},
-        {"client", "c1", "calcmesh", {{"app", "client"}}, {}, false, "", {}},
+        {.name = "server",
+         .cluster = "c3",
+         .namespace_ = "calcmesh",
+         .labels = {{"app", "server"}},
+         .ports = {{"http", 80, Protocol::tcp}}},
+        {.name = "client",
+         .cluster = "c1",
+         .namespace_ = "calcmesh",
+         .labels = {{"app", "client"}}},
     };
     const auto set = parse_policies("c3.yaml", "c3", R"(apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
