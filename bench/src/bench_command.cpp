@@ -194,6 +194,12 @@ void add_bench_command(CLI::App& app) {
     command->add_option("--partitions", target.partitions, "kafka-trip: partitions of a new topic")
         ->capture_default_str();
     command
+        ->add_option("--passes", target.passes,
+                     "kafka-trip: times each message goes through the broker; after each pass "
+                     "the bench's consumer thread sends it on, as a worker answers a request")
+        ->check(CLI::Range(1u, 4u))
+        ->capture_default_str();
+    command
         ->add_option("--records-per-request", target.records_per_request,
                      "save-log: records in each request (a JSON array when more than one)")
         ->check(CLI::Range(1u, 200u))

@@ -150,6 +150,17 @@ TEST(BenchSmoke, SaveLogRecordsAreAcknowledged) {
                                   " --concurrency 16 --warmup 0.1 --duration 0.5 --json"));
     EXPECT_EQ(report["target"]["kind"], "save-log");
     EXPECT_EQ(report["errors"], 0) << report["errors_by_kind"].dump();
+
+    // Batches: every request's records are acknowledged, and all of them are stored.
+    const auto stored_before = json::parse(get(system.collector->url() + "/logs").body).size();
+    const auto batches = checked_report(
+        run_bench(system.dir, "--target save-log --url " + system.collector->url() +
+                                  " --records-per-request 7 --concurrency 4 --warmup 0 "
+                                  "--duration 0.3 --json"));
+    EXPECT_EQ(batches["target"]["records_per_request"], 7);
+    EXPECT_EQ(batches["errors"], 0) << batches["errors_by_kind"].dump();
+    const auto stored = json::parse(get(system.collector->url() + "/logs").body).size();
+    EXPECT_EQ(stored - stored_before, 7 * batches["ok_with_warmup"].get<std::size_t>());
 }
 
 TEST(BenchSmoke, RefusesToReportARunWithWrongAnswers) {
@@ -197,6 +208,12 @@ TEST(BenchSmoke, KafkaTripAndKafkaJobs) {
                            prefix + "trips --concurrency 4 --warmup 0.2 --duration 1 --json"));
     EXPECT_EQ(trip["target"]["kind"], "kafka-trip");
     EXPECT_EQ(trip["errors"], 0) << trip["errors_by_kind"].dump();
+    const auto chain = checked_report(run_bench(
+        dir, "--target kafka-trip --kafka-bootstrap-servers " + bootstrap + " --topic " + prefix +
+                 "trips --passes 2 --concurrency 4 --warmup 0.2 --duration 1 "
+                 "--json"));
+    EXPECT_EQ(chain["target"]["passes"], 2);
+    EXPECT_EQ(chain["errors"], 0) << chain["errors_by_kind"].dump();
 
     ServiceProcess collector("log_collector", {"--data-dir", (dir.path() / "data").string()},
                              dir.path());

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -433,7 +434,9 @@ class SaveLogTarget final : public Target {
 // ---- kafka-trip ----------------------------------------------------------------------------
 
 /// One produce→consume trip through the broker, with the services' own producer and consumer
-/// (same client settings): the floor under a Kafka job, which needs two such trips.
+/// (same client settings): the floor under a Kafka job, which needs two such trips. With more
+/// than one pass, the consumer's thread sends each message on as soon as it arrives, the way a
+/// worker answers a request, and the trip ends when the last pass is consumed.
 class KafkaTripTarget final : public Target {
   public:
     using Waiter = AsyncEvent<Result<std::string>>;
@@ -447,14 +450,16 @@ class KafkaTripTarget final : public Target {
     }
 
     std::string describe() const override {
-        return fmt::format("Kafka produce→consume trip through {} on topic {}",
-                           options_.kafka_bootstrap_servers, options_.trip_topic);
+        return fmt::format("Kafka produce→consume trip through {} on topic {}, {} pass{}",
+                           options_.kafka_bootstrap_servers, options_.trip_topic, options_.passes,
+                           options_.passes == 1 ? "" : "es");
     }
     nlohmann::json to_json() const override {
         return {{"kind", "kafka-trip"},
                 {"bootstrap_servers", options_.kafka_bootstrap_servers},
                 {"topic", options_.trip_topic},
-                {"partitions", options_.partitions}};
+                {"partitions", options_.partitions},
+                {"passes", options_.passes}};
     }
 
     Result<void> prepare() override {
@@ -490,19 +495,13 @@ class KafkaTripTarget final : public Target {
 
     std::unique_ptr<TargetClient> client(net::any_io_executor executor) override;
 
-    /// Registers a trip and sends its message.
+    /// Registers a trip and sends its message for the first pass.
     void send(const std::string& key, const std::string& value, std::shared_ptr<Waiter> waiter) {
         {
             std::lock_guard lock(mutex_);
             pending_[key] = waiter;
         }
-        producer_->produce(options_.trip_topic, key, value, [this, key](Result<void> delivered) {
-            if (!delivered) {
-                if (auto failed = claim(key)) {
-                    failed->deliver(delivered.error());
-                }
-            }
-        });
+        send_pass(key, value, options_.passes);
     }
     std::shared_ptr<Waiter> claim(const std::string& key) {
         std::lock_guard lock(mutex_);
@@ -518,8 +517,28 @@ class KafkaTripTarget final : public Target {
     const std::string& nonce() const { return nonce_; }
 
   private:
+    /// The message key carries the passes still to go: "<passes>/<trip key>".
+    void send_pass(const std::string& key, const std::string& value, unsigned passes_left) {
+        producer_->produce(options_.trip_topic, fmt::format("{}/{}", passes_left, key), value,
+                           [this, key](Result<void> delivered) {
+                               if (!delivered) {
+                                   if (auto failed = claim(key)) {
+                                       failed->deliver(delivered.error());
+                                   }
+                               }
+                           });
+    }
+
     void arrived(const KafkaMessage& message) {
-        if (auto waiter = claim(message.key)) {
+        const auto slash = message.key.find('/');
+        if (slash == std::string::npos) {
+            return;  // not a message of this bench
+        }
+        const auto passes_left = std::strtoul(message.key.c_str(), nullptr, 10);
+        const auto key = message.key.substr(slash + 1);
+        if (passes_left > 1) {
+            send_pass(key, message.value, passes_left - 1);
+        } else if (auto waiter = claim(key)) {
             waiter->deliver(message.value);
         }
     }

@@ -81,6 +81,8 @@ struct TargetOptions {
     std::string kafka_bootstrap_servers = "127.0.0.1:9092";
     std::string trip_topic = "bench_trips";
     int partitions = 3;
+    /// kafka-trip: times a message goes through the broker before the trip ends.
+    unsigned passes = 1;
     /// Deadline of one request.
     std::chrono::milliseconds timeout{10'000};
 };
