@@ -27,7 +27,7 @@ class LogShipper {
         std::size_t batch_size = 256;
         /// How long a record may wait for others to share its request (unless the batch is
         /// full first).
-        std::chrono::milliseconds linger{5};
+        std::chrono::milliseconds linger{10};
         std::chrono::milliseconds request_timeout{5'000};
         std::chrono::milliseconds initial_backoff{100};
         std::chrono::milliseconds max_backoff{5'000};

@@ -19,7 +19,7 @@ struct WorkerConfig {
     std::string log_collector_url = "http://127.0.0.1:8082";
     std::size_t log_queue_capacity = 10'000;
     std::size_t log_batch_size = 256;
-    unsigned log_linger_ms = 5;
+    unsigned log_linger_ms = 10;
     KafkaConfig kafka;
     std::string kafka_group;  ///< default: "<operation>_worker"
 
