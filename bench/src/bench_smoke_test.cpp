@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "calcmesh/arithmetic.hpp"
+#include "calcmesh/bench/target.hpp"
 #include "calcmesh/kafka.hpp"
 #include "service_process.hpp"
 
@@ -152,15 +153,19 @@ TEST(BenchSmoke, SaveLogRecordsAreAcknowledged) {
     EXPECT_EQ(report["errors"], 0) << report["errors_by_kind"].dump();
 
     // Batches: every request's records are acknowledged, and all of them are stored.
-    const auto stored_before = json::parse(get(system.collector->url() + "/logs").body).size();
+    const auto stored = [&] {
+        return bench::prometheus_value(get(system.collector->url() + "/metrics").body,
+                                       "calcmesh_log_records_stored_total")
+            .value_or(-1);
+    };
+    const auto stored_before = stored();
     const auto batches = checked_report(
         run_bench(system.dir, "--target save-log --url " + system.collector->url() +
                                   " --records-per-request 7 --concurrency 4 --warmup 0 "
                                   "--duration 0.3 --json"));
     EXPECT_EQ(batches["target"]["records_per_request"], 7);
     EXPECT_EQ(batches["errors"], 0) << batches["errors_by_kind"].dump();
-    const auto stored = json::parse(get(system.collector->url() + "/logs").body).size();
-    EXPECT_EQ(stored - stored_before, 7 * batches["ok_with_warmup"].get<std::size_t>());
+    EXPECT_EQ(stored() - stored_before, 7 * batches["ok_with_warmup"].get<double>());
 }
 
 TEST(BenchSmoke, RefusesToReportARunWithWrongAnswers) {

@@ -244,8 +244,9 @@ void append_json_string(std::string& out, std::string_view text) {
     out += '"';
 }
 
-/// Writes the members of one JSON object in the order they are added; keys must come in
-/// alphabetical order to match what nlohmann's dump writes.
+/// Writes the members of one JSON object in the order they are added (the braces on
+/// construction and destruction); keys must come in alphabetical order to match what
+/// nlohmann's dump writes.
 class ObjectWriter {
   public:
     explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
@@ -284,13 +285,8 @@ std::string log_line(const LogRecord& record) {
         object.add("cluster", record.identity.cluster);
         object.add("completed_at", record.completed_at);
         if (!record.outcome) {
-            const auto& error = record.outcome.error();
-            ObjectWriter error_object(object.key("error"));
-            error_object.add("code", error_code_name(error.code));
-            if (!error.field.empty()) {
-                error_object.add("field", error.field);
-            }
-            error_object.add("message", error.message);
+            // Rare, so the one definition of an error's JSON is used as it is.
+            object.key("error") += error_json(record.outcome.error())["error"].dump();
         }
         object.add("instance", record.identity.instance);
         object.add("job_id", record.input.job_id);

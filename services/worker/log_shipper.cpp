@@ -32,7 +32,9 @@ bool LogShipper::enqueue(const LogRecord& record) {
         queue_.push_back({std::move(line), std::chrono::steady_clock::now()});
         // The sender sleeps while the queue is empty, and while a batch is not yet full.
         wake = sender_waiting_ && (queue_.size() == 1 || queue_.size() >= options_.batch_size);
-        sender_waiting_ = sender_waiting_ && !wake;
+        if (wake) {
+            sender_waiting_ = false;
+        }
     }
     if (wake) {
         net::post(wakeup_.get_executor(), [this] { wakeup_.cancel(); });
