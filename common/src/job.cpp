@@ -123,8 +123,11 @@ Result<ReportedOutcome> outcome_from_json(const nlohmann::json& json) {
             return fail(ErrorCode::invalid_field,
                         "error must be an object with string fields code and message", "error");
         }
+        // The field an error names, if any, travels on with it.
+        const auto field = error->find("field");
         return ReportedOutcome{
-            fail(parse_error_code(code.value()).value_or(ErrorCode::internal), message.value())};
+            fail(parse_error_code(code.value()).value_or(ErrorCode::internal), message.value(),
+                 field != error->end() && field->is_string() ? field->get<std::string>() : "")};
     }
     if (!json.contains("result")) {
         return fail(ErrorCode::missing_field, "expected 'result' or 'error'", "result");

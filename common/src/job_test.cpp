@@ -90,6 +90,8 @@ TEST(LogRecord, LineIsTheCompactJsonOfTheRecord) {
         record.outcome = outcome;
         const auto line = log_line(record);
         EXPECT_EQ(line, nlohmann::json::parse(line).dump());
+        EXPECT_EQ(log_line(log_record_from_json(nlohmann::json::parse(line)).value()), line)
+            << "a record read back is written the same, the error's field included";
         EXPECT_EQ(log_record_from_json(nlohmann::json::parse(line)).value().identity.node,
                   "é\x01\n");
     }
