@@ -167,7 +167,7 @@ CallResult check_job(const ClientResponse& response, const JobInput& input, Mech
 class SubmitClient final : public TargetClient {
   public:
     SubmitClient(net::any_io_executor executor, const TargetOptions& options, Url url)
-        : client_(std::move(executor), 4096), options_(options), url_(std::move(url)) {}
+        : client_(std::move(executor), 1, 4096), options_(options), url_(std::move(url)) {}
 
     Task<CallResult> call(std::uint64_t sequence) override {
         const auto input = job_inputs(sequence, options_.mix);
@@ -300,7 +300,7 @@ class SubmitTarget final : public Target {
 class UrlClient final : public TargetClient {
   public:
     UrlClient(net::any_io_executor executor, const TargetOptions& options, Url url)
-        : client_(std::move(executor), 4096), options_(options), url_(std::move(url)) {}
+        : client_(std::move(executor), 1, 4096), options_(options), url_(std::move(url)) {}
 
     Task<CallResult> call(std::uint64_t /*sequence*/) override {
         auto response =
@@ -357,7 +357,7 @@ class SaveLogClient final : public TargetClient {
   public:
     SaveLogClient(net::any_io_executor executor, const TargetOptions& options, Url url,
                   const std::string& nonce)
-        : client_(std::move(executor), 4096),
+        : client_(std::move(executor), 1, 4096),
           options_(options),
           url_(std::move(url)),
           nonce_(nonce) {}

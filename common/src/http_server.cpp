@@ -193,12 +193,92 @@ Task<void> lingering_close(beast::tcp_stream& stream, beast::flat_buffer& buffer
     }
 }
 
+constexpr std::size_t kMaxHeldBytes = 64 * 1024;
+
 bool is_parse_error(const boost::system::error_code& ec) {
     return ec.category() == http::make_error_code(http::error::bad_target).category() &&
            ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
 }  // namespace
+
+/// Answers not yet written. Answers to pipelined requests that arrived together go out
+/// together, in one write, once no further whole request waits in the read buffer.
+struct HttpServer::Held {
+    std::string bytes;
+    std::size_t requests = 0;
+};
+
+namespace {
+
+void append_response(std::string& out, Response& response) {
+    http::response_serializer<http::string_body> serializer(response);
+    boost::system::error_code ec;
+    while (!ec && !serializer.is_done()) {
+        serializer.next(ec, [&](boost::system::error_code&, const auto& buffers) {
+            for (const auto buffer : beast::buffers_range_ref(buffers)) {
+                out.append(static_cast<const char*>(buffer.data()), buffer.size());
+            }
+            serializer.consume(beast::buffer_bytes(buffers));
+        });
+    }
+}
+
+}  // namespace
+
+Task<void> HttpServer::flush(beast::tcp_stream& stream, Connection& connection, Held& held,
+                             boost::system::error_code& ec) {
+    if (held.requests == 0) {
+        co_return;
+    }
+    stream.expires_after(std::chrono::seconds(30));
+    co_await net::async_write(stream, net::buffer(held.bytes),
+                              net::redirect_error(net::use_awaitable, ec));
+    in_flight_ -= held.requests;
+    held = {};
+    connection.busy = false;
+}
+
+Task<void> HttpServer::read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                    http::request_parser<http::string_body>& parser,
+                                    Connection& connection, Held& held,
+                                    boost::system::error_code& ec) {
+    // As Beast's read, but held answers are written before waiting for the socket.
+    for (;;) {
+        if (buffer.size() > 0) {
+            const auto used = parser.put(buffer.data(), ec);
+            buffer.consume(used);
+            if (ec == http::error::need_more) {
+                ec = {};
+            } else if (ec || parser.is_done()) {
+                co_return;
+            } else if (used > 0 && buffer.size() > 0) {
+                continue;  // the header is parsed; the body follows in the same bytes
+            }
+        }
+        co_await flush(stream, connection, held, ec);
+        if (ec) {
+            co_return;
+        }
+        stream.expires_after(options_.idle_timeout);
+        const auto read = co_await stream.async_read_some(
+            buffer.prepare(beast::read_size(buffer, 64 * 1024)),
+            net::redirect_error(net::use_awaitable, ec));
+        buffer.commit(read);
+        if (ec == net::error::eof) {
+            ec = {};
+            if (parser.got_some()) {
+                parser.put_eof(ec);
+            }
+            if (!ec) {
+                ec = http::error::end_of_stream;
+            }
+        }
+        if (ec) {
+            co_return;
+        }
+    }
+}
 
 Task<void> HttpServer::serve(tcp::socket socket) {
     boost::system::error_code ec;
@@ -215,12 +295,11 @@ Task<void> HttpServer::serve(tcp::socket socket) {
         connections_.push_back(&connection);
     }
     beast::flat_buffer buffer;
+    Held held;
     while (!stopping_) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(options_.body_limit);
-        stream.expires_after(options_.idle_timeout);
-        co_await http::async_read(stream, buffer, parser,
-                                  net::redirect_error(net::use_awaitable, ec));
+        co_await read_request(stream, buffer, parser, connection, held, ec);
         if (ec) {
             std::optional<Error> error;
             if (ec == http::error::body_limit) {
@@ -236,9 +315,12 @@ Task<void> HttpServer::serve(tcp::socket socket) {
                 auto response = error_response(*error);
                 response.keep_alive(false);
                 record("unmatched", response.result_int(), {});
-                stream.expires_after(std::chrono::seconds(5));
-                co_await http::async_write(stream, response,
-                                           net::redirect_error(net::use_awaitable, ec));
+                connection.busy = true;
+                ++in_flight_;
+                append_response(held.bytes, response);
+                ++held.requests;
+                ec = {};
+                co_await flush(stream, connection, held, ec);
                 co_await lingering_close(stream, buffer);
             }
             break;
@@ -269,14 +351,16 @@ Task<void> HttpServer::serve(tcp::socket socket) {
                 http::to_string(method), target, response.result_int(),
                 std::chrono::duration<double, std::milli>(elapsed).count(), remote);
         }
-        stream.expires_after(std::chrono::seconds(30));
-        co_await http::async_write(stream, response, net::redirect_error(net::use_awaitable, ec));
-        --in_flight_;
-        connection.busy = false;
-        if (ec || !response.keep_alive()) {
-            break;
+        append_response(held.bytes, response);
+        ++held.requests;
+        if (!response.keep_alive() || held.bytes.size() >= kMaxHeldBytes) {
+            co_await flush(stream, connection, held, ec);
+            if (ec || !response.keep_alive()) {
+                break;
+            }
         }
     }
+    co_await flush(stream, connection, held, ec);
     {
         std::lock_guard lock(connections_mutex_);
         connections_.remove(&connection);

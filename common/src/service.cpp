@@ -38,6 +38,11 @@ void CommonConfig::add_to(ConfigParser& parser) {
     parser.add("listen-address", listen_address, "Address to listen on");
     parser.add("port", port, "TCP port to listen on (0 picks a free one)");
     parser.add("threads", threads, "Event-loop threads")->check(CLI::Range(1u, 64u));
+    parser
+        .add("http-pipeline-depth", http_pipeline_depth,
+             "Requests to one upstream that may share a connection at once (HTTP/1.1 "
+             "pipelining); 1 sends one request per connection at a time")
+        ->check(CLI::Range(1u, 1024u));
     parser.add("cluster", cluster, "Cluster name reported in results and logs");
     parser.add("node", node, "Node name reported in results and logs (default: host name)");
     parser.add("instance", instance,
@@ -110,9 +115,11 @@ Task<void> Application::stop(std::chrono::steady_clock::time_point /*deadline*/)
 
 /// One event loop: a single-threaded io_context and the HTTP client that belongs to it.
 struct Runtime::Loop {
+    explicit Loop(std::size_t pipeline_depth) : client(context.get_executor(), pipeline_depth) {}
+
     net::io_context context{1};
     net::executor_work_guard<net::io_context::executor_type> work{context.get_executor()};
-    HttpClient client{context.get_executor()};
+    HttpClient client;
     std::thread thread;
 };
 
@@ -123,7 +130,7 @@ thread_local HttpClient* current_client = nullptr;
 Runtime::Runtime(std::string service, CommonConfig config)
     : service_(std::move(service)), config_(std::move(config)) {
     for (unsigned i = 0; i < config_.threads; ++i) {
-        loops_.push_back(std::make_unique<Loop>());
+        loops_.push_back(std::make_unique<Loop>(config_.http_pipeline_depth));
     }
     metrics_.gauge("calcmesh_info", "Constant 1, labelled with what this process is.",
                    [] { return 1.0; },

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,36 +20,60 @@ struct ClientResponse {
     std::string content_type;
 };
 
-/// An asynchronous HTTP/1.1 client that keeps connections alive per upstream host.
+/// An asynchronous HTTP/1.1 client that keeps connections alive per upstream host and, with a
+/// pipeline depth above 1, sends concurrent requests to one host together on one connection.
+///
+/// Requests that arrive while a connection's previous batch is on the wire go out together
+/// as its next batch, in one write, and are answered in order (HTTP/1.1 pipelining): under
+/// load, one system call and one wake-up of the upstream carry many requests. A connection
+/// carries at most `pipeline_depth` requests at once; more open another connection, so depth
+/// 1 is a plain pool with one request per connection at a time.
 ///
 /// Not thread-safe: use one client per single-threaded io_context, from coroutines on it.
 /// Failures are domain errors naming the upstream: `upstream_unavailable` when it cannot be
 /// reached or drops the connection, `upstream_timeout` when the deadline passes.
 class HttpClient {
   public:
-    explicit HttpClient(net::any_io_executor executor, std::size_t max_idle_per_host = 64);
+    explicit HttpClient(net::any_io_executor executor, std::size_t pipeline_depth = 1,
+                        std::size_t max_idle_per_host = 64);
+    ~HttpClient();
+    HttpClient(const HttpClient&) = delete;
+    HttpClient& operator=(const HttpClient&) = delete;
 
-    /// Sends one request to `url.base_path + target` and reads the whole response before
-    /// `timeout` runs out. A kept-alive connection that the peer closed meanwhile is retried
-    /// once on a fresh connection. `upstream` names the peer in error messages.
+    /// Sends one request to `url.base_path + target` and waits for the whole response until
+    /// `timeout` runs out. A request whose connection closes before its answer (a kept-alive
+    /// connection the peer closed meanwhile, or one the peer closed after an earlier answer)
+    /// is sent once more on a fresh connection. `upstream` names the peer in error messages.
     Task<Result<ClientResponse>> send(http::verb method, Url url, std::string target,
                                       std::string body, std::string content_type,
                                       std::chrono::milliseconds timeout, std::string upstream);
 
-    /// Idle connections currently pooled, for tests and metrics.
-    std::size_t idle_connections() const;
+    /// Open connections, busy or idle, to every host.
+    std::size_t connections() const;
 
   private:
-    // Streams are held by pointer: moving a Beast 1.74 tcp_stream allocates a new
-    // implementation with its timers, which would cost two allocations per pooled request.
-    using Stream = std::unique_ptr<beast::tcp_stream>;
+    struct Exchange;
+    struct Connection;
+    using ExchangePtr = std::shared_ptr<Exchange>;
+    using ConnectionPtr = std::shared_ptr<Connection>;
 
-    Task<Result<Stream>> connect(const Url& url, std::chrono::steady_clock::time_point deadline,
-                                 const std::string& upstream);
+    /// Puts a request on a connection to its host with room for it, or on a new one.
+    ConnectionPtr place(ExchangePtr exchange);
+    /// Starts a background driver on a connection that has none.
+    void kick(const ConnectionPtr& connection);
+    Task<void> drive(ConnectionPtr connection);
+    /// Sends the connection's batches and reads their answers until none is queued, or, with
+    /// `until`, until that request has its answer (a background driver takes the rest).
+    Task<void> run_batches(ConnectionPtr connection, const Exchange* until);
+    /// Ends a broken connection: fails or re-sends the requests it left without an answer.
+    void abandon(Connection& connection, std::vector<ExchangePtr> unanswered,
+                 boost::system::error_code ec, bool may_resend);
+    void remove(const Connection& connection);
 
     net::any_io_executor executor_;
+    std::size_t pipeline_depth_;
     std::size_t max_idle_per_host_;
-    std::map<std::string, std::vector<Stream>> idle_;
+    std::map<std::string, std::vector<ConnectionPtr>> connections_;
 };
 
 }  // namespace calcmesh

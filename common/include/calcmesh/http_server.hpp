@@ -62,7 +62,9 @@ struct HttpServerOptions {
 };
 
 /// An HTTP/1.1 server with keep-alive, one coroutine per connection, on one or more
-/// single-threaded io_contexts that share the port through SO_REUSEPORT.
+/// single-threaded io_contexts that share the port through SO_REUSEPORT. Pipelined requests
+/// are answered in order, and the answers to requests that arrived together are written
+/// together.
 class HttpServer {
   public:
     HttpServer(HttpServerOptions options, Router router, MetricsRegistry& metrics);
@@ -85,8 +87,16 @@ class HttpServer {
     struct Connection;
     struct RouteMetrics;
     Task<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
+    struct Held;
     Task<void> serve(tcp::socket socket);
-    Task<Response> handle(Request& request, const std::string& remote);
+    /// Reads the next request into `parser`, from the bytes already in `buffer` if they hold
+    /// it, and otherwise writes the held answers before waiting for more.
+    Task<void> read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                            http::request_parser<http::string_body>& parser,
+                            Connection& connection, Held& held, boost::system::error_code& ec);
+    /// Writes the held answers, if any.
+    Task<void> flush(beast::tcp_stream& stream, Connection& connection, Held& held,
+                     boost::system::error_code& ec);
     void record(const std::string& route, unsigned status, std::chrono::nanoseconds elapsed);
 
     HttpServerOptions options_;

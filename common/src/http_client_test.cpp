@@ -1,0 +1,218 @@
+// The client and the server over real sockets on loopback: pipelined batches, answers written
+// together, connections the peer closes, and deadlines.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <thread>
+
+#include "calcmesh/http_client.hpp"
+#include "calcmesh/http_server.hpp"
+
+namespace calcmesh {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// An HttpServer on a free loopback port, on its own thread. GET /echo?n=N answers N, after
+/// `delay_ms` milliseconds if the query has one.
+class EchoServer {
+  public:
+    EchoServer() {
+        Router router;
+        router.add(http::verb::get, "/echo", [](Request request) -> Task<Response> {
+            if (const auto delay = request.query_param("delay_ms")) {
+                net::steady_timer timer(co_await net::this_coro::executor,
+                                        std::chrono::milliseconds(std::stoi(std::string(*delay))));
+                co_await timer.async_wait(net::use_awaitable);
+            }
+            co_return text_response(200, std::string(request.query_param("n").value_or("")),
+                                    "text/plain");
+        });
+        HttpServerOptions options;
+        options.access_log = false;
+        server_ = std::make_unique<HttpServer>(options, std::move(router), metrics_);
+        server_->start({&context_});
+        thread_ = std::thread([this] { context_.run(); });
+    }
+    ~EchoServer() {
+        work_.reset();
+        context_.stop();
+        thread_.join();
+    }
+    Url url() const { return {"127.0.0.1", std::to_string(server_->port()), ""}; }
+    unsigned short port() const { return server_->port(); }
+
+  private:
+    MetricsRegistry metrics_;
+    net::io_context context_{1};
+    net::executor_work_guard<net::io_context::executor_type> work_{context_.get_executor()};
+    std::unique_ptr<HttpServer> server_;
+    std::thread thread_;
+};
+
+/// Runs `count` concurrent GET /echo?n=i through `client` from one loop turn and returns
+/// each answer (or error message) in order.
+std::vector<std::string> echo_all(net::io_context& context, HttpClient& client, const Url& url,
+                                  int count, std::chrono::milliseconds timeout = 5s) {
+    std::vector<std::string> answers(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+        net::co_spawn(
+            context,
+            [&, i]() -> Task<void> {
+                auto response = co_await client.send(http::verb::get, url,
+                                                     "/echo?n=" + std::to_string(i), {}, {},
+                                                     timeout, "echo");
+                answers[static_cast<std::size_t>(i)] =
+                    response ? response.value().body : "error: " + response.error().message;
+            },
+            net::detached);
+    }
+    context.run();
+    context.restart();
+    return answers;
+}
+
+std::vector<std::string> numbers(int count) {
+    std::vector<std::string> expected;
+    for (int i = 0; i < count; ++i) {
+        expected.push_back(std::to_string(i));
+    }
+    return expected;
+}
+
+TEST(HttpPipelining, ConcurrentRequestsShareConnectionsUpToTheDepth) {
+    EchoServer server;
+    net::io_context context;
+    HttpClient pipelined(context.get_executor(), 8);
+    EXPECT_EQ(echo_all(context, pipelined, server.url(), 20), numbers(20));
+    EXPECT_EQ(pipelined.connections(), 3u);  // 8 + 8 + 4
+
+    HttpClient pool(context.get_executor(), 1);
+    EXPECT_EQ(echo_all(context, pool, server.url(), 20), numbers(20));
+    EXPECT_EQ(pool.connections(), 20u);
+    // Kept-alive connections are reused by the next requests.
+    EXPECT_EQ(echo_all(context, pipelined, server.url(), 20), numbers(20));
+    EXPECT_EQ(pipelined.connections(), 3u);
+}
+
+/// A blocking loopback connection to `port`.
+tcp::socket connect_to(net::io_context& context, unsigned short port) {
+    tcp::socket socket(context);
+    socket.connect({net::ip::make_address("127.0.0.1"), port});
+    return socket;
+}
+
+TEST(HttpPipelining, AnswersToRequestsThatArrivedTogetherAreWrittenTogether) {
+    EchoServer server;
+    net::io_context context;
+    auto socket = connect_to(context, server.port());
+    // One write, three requests; the last one takes 50 ms to answer.
+    const std::string requests =
+        "GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /echo?n=2 HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /echo?n=3&delay_ms=50 HTTP/1.1\r\nHost: x\r\n\r\n";
+    net::write(socket, net::buffer(requests));
+    std::string received(64 * 1024, '\0');
+    const auto first_read = socket.read_some(net::buffer(received));
+    received.resize(first_read);
+    // All three answers, in order, came in the first segment: the first two were held back
+    // until the third was ready.
+    std::vector<std::string> bodies;
+    beast::flat_buffer buffer;
+    net::buffer_copy(buffer.prepare(received.size()), net::buffer(received));
+    buffer.commit(received.size());
+    for (int i = 0; i < 3 && buffer.size() > 0; ++i) {
+        http::response_parser<http::string_body> parser;
+        parser.eager(true);
+        boost::system::error_code ec;
+        buffer.consume(parser.put(buffer.data(), ec));
+        if (ec || !parser.is_done()) {
+            break;
+        }
+        bodies.push_back(parser.get().body());
+    }
+    EXPECT_EQ(bodies, (std::vector<std::string>{"1", "2", "3"})) << received;
+}
+
+/// A raw HTTP peer on its own thread: answers the first request of each connection with
+/// `Connection: keep-alive`, then closes the connection without reading further.
+class ClosingPeer {
+  public:
+    ClosingPeer() : acceptor_(context_, {net::ip::make_address("127.0.0.1"), 0}) {
+        thread_ = std::thread([this] {
+            for (;;) {
+                boost::system::error_code ec;
+                auto socket = acceptor_.accept(ec);
+                if (ec) {
+                    return;
+                }
+                ++accepted_;
+                beast::flat_buffer buffer;
+                http::request<http::string_body> request;
+                http::read(socket, buffer, request, ec);
+                if (!ec) {
+                    const std::string answer =
+                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+                    net::write(socket, net::buffer(answer), ec);
+                }
+                socket.shutdown(tcp::socket::shutdown_both, ec);
+                socket.close(ec);
+            }
+        });
+    }
+    ~ClosingPeer() {
+        ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // wakes the blocked accept
+        thread_.join();
+    }
+    Url url() const { return {"127.0.0.1", std::to_string(acceptor_.local_endpoint().port()), ""}; }
+    int accepted() const { return accepted_; }
+
+  private:
+    net::io_context context_;
+    tcp::acceptor acceptor_;
+    std::atomic<int> accepted_{0};
+    std::thread thread_;
+};
+
+Result<ClientResponse> get(net::io_context& context, HttpClient& client, const Url& url,
+                           std::chrono::milliseconds timeout = 5s) {
+    std::optional<Result<ClientResponse>> result;
+    net::co_spawn(
+        context,
+        [&]() -> Task<void> {
+            result = co_await client.send(http::verb::get, url, "/", {}, {}, timeout, "peer");
+        },
+        net::detached);
+    context.run();
+    context.restart();
+    return std::move(result).value();
+}
+
+TEST(HttpPipelining, ARequestOnAConnectionThePeerClosedGoesOnceMoreOnAFreshOne) {
+    ClosingPeer peer;
+    net::io_context context;
+    HttpClient client(context.get_executor(), 4);
+    ASSERT_TRUE(get(context, client, peer.url()));
+    std::this_thread::sleep_for(50ms);  // the peer has closed the kept-alive connection
+    const auto again = get(context, client, peer.url());
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(again.value().body, "ok");
+    EXPECT_EQ(peer.accepted(), 2);
+}
+
+TEST(HttpPipelining, RequestsToAPeerThatNeverAnswersTimeOut) {
+    // A listening socket that accepts (in the kernel) but never reads or answers.
+    net::io_context context;
+    tcp::acceptor silent(context, {net::ip::make_address("127.0.0.1"), 0});
+    const Url url{"127.0.0.1", std::to_string(silent.local_endpoint().port()), ""};
+    HttpClient client(context.get_executor(), 4);
+    const auto started = std::chrono::steady_clock::now();
+    const auto answers = echo_all(context, client, url, 3, 200ms);
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 200ms);
+    for (const auto& answer : answers) {
+        EXPECT_EQ(answer, "error: echo at " + url.host_port() + " did not answer within 200 ms");
+    }
+}
+
+}  // namespace
+}  // namespace calcmesh
