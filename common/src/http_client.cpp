@@ -110,8 +110,8 @@ Task<Result<ClientResponse>> HttpClient::send(http::verb method, Url url, std::s
                                               std::string body, std::string content_type,
                                               std::chrono::milliseconds timeout,
                                               std::string upstream) {
-    auto exchange = std::make_shared<Exchange>(executor_, std::move(url), std::move(upstream),
-                                               timeout);
+    auto exchange =
+        std::make_shared<Exchange>(executor_, std::move(url), std::move(upstream), timeout);
     exchange->text = request_text(method, exchange->url, target, body, content_type);
     auto connection = place(exchange);
     if (!connection->driving) {
@@ -238,17 +238,18 @@ Task<void> HttpClient::run_batches(ConnectionPtr connection, const Exchange* unt
             }
             auto response = parser.release();
             closing = !response.keep_alive();
-            batch[answered++]->finish(ClientResponse{
-                response.result_int(), std::move(response.body()),
-                std::string(response[http::field::content_type])});
+            batch[answered++]->finish(
+                ClientResponse{response.result_int(), std::move(response.body()),
+                               std::string(response[http::field::content_type])});
         }
         connection->on_wire = 0;
         if (ec || closing) {
             // A peer may close a connection that sat idle, or after any answer: the requests
             // it did not answer were not handled and go once more on a fresh connection.
             const bool may_resend = connection->answered_before || answered > 0 || closing;
-            abandon(*connection, {batch.begin() + static_cast<std::ptrdiff_t>(answered), batch.end()},
-                    ec, may_resend);
+            abandon(*connection,
+                    {batch.begin() + static_cast<std::ptrdiff_t>(answered), batch.end()}, ec,
+                    may_resend);
             co_return;
         }
         connection->answered_before = true;
@@ -266,8 +267,8 @@ Task<void> HttpClient::run_batches(ConnectionPtr connection, const Exchange* unt
         connection->stream->expires_never();
     }
     auto& pool = connections_[connection->key];
-    const auto idle = std::count_if(pool.begin(), pool.end(),
-                                    [](const ConnectionPtr& c) { return !c->driving; });
+    const auto idle =
+        std::count_if(pool.begin(), pool.end(), [](const ConnectionPtr& c) { return !c->driving; });
     if (static_cast<std::size_t>(idle) > max_idle_per_host_) {
         remove(*connection);
     }

@@ -1,11 +1,12 @@
 // The client and the server over real sockets on loopback: pipelined batches, answers written
 // together, connections the peer closes, and deadlines.
+#include "calcmesh/http_client.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
 #include <thread>
 
-#include "calcmesh/http_client.hpp"
 #include "calcmesh/http_server.hpp"
 
 namespace calcmesh {
@@ -59,9 +60,8 @@ std::vector<std::string> echo_all(net::io_context& context, HttpClient& client, 
         net::co_spawn(
             context,
             [&, i]() -> Task<void> {
-                auto response = co_await client.send(http::verb::get, url,
-                                                     "/echo?n=" + std::to_string(i), {}, {},
-                                                     timeout, "echo");
+                auto response = co_await client.send(
+                    http::verb::get, url, "/echo?n=" + std::to_string(i), {}, {}, timeout, "echo");
                 answers[static_cast<std::size_t>(i)] =
                     response ? response.value().body : "error: " + response.error().message;
             },

@@ -261,9 +261,9 @@ Task<void> HttpServer::read_request(beast::tcp_stream& stream, beast::flat_buffe
             co_return;
         }
         stream.expires_after(options_.idle_timeout);
-        const auto read = co_await stream.async_read_some(
-            buffer.prepare(beast::read_size(buffer, 64 * 1024)),
-            net::redirect_error(net::use_awaitable, ec));
+        const auto read =
+            co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 64 * 1024)),
+                                            net::redirect_error(net::use_awaitable, ec));
         buffer.commit(read);
         if (ec == net::error::eof) {
             ec = {};

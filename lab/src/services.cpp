@@ -34,11 +34,21 @@ constexpr WorkerSpec kWorkers[] = {{"addition-worker", "addition", 8091},
                                    {"division-worker", "division", 8094}};
 
 std::vector<std::string> common_flags(const Topology& topology, const Pod& pod, int port) {
-    return {"--listen-address", pod.ip.str(),
-            "--port",           std::to_string(port),
-            "--cluster",        topology.cluster(topology.node(pod.node).cluster_id).name,
-            "--node",           pod.node,
-            "--instance",       pod.name};
+    // The lab's flow observer decodes one HTTP message per packet: with one request per
+    // connection at a time, every /compute call shows as its own L7 flow and meets the L7
+    // policy, instead of riding unseen behind another in a pipelined batch.
+    return {"--listen-address",
+            pod.ip.str(),
+            "--port",
+            std::to_string(port),
+            "--cluster",
+            topology.cluster(topology.node(pod.node).cluster_id).name,
+            "--node",
+            pod.node,
+            "--instance",
+            pod.name,
+            "--http-pipeline-depth",
+            "1"};
 }
 
 std::vector<std::string> worker_urls() {

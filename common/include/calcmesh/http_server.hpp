@@ -92,8 +92,8 @@ class HttpServer {
     /// Reads the next request into `parser`, from the bytes already in `buffer` if they hold
     /// it, and otherwise writes the held answers before waiting for more.
     Task<void> read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                            http::request_parser<http::string_body>& parser,
-                            Connection& connection, Held& held, boost::system::error_code& ec);
+                            http::request_parser<http::string_body>& parser, Connection& connection,
+                            Held& held, boost::system::error_code& ec);
     /// Writes the held answers, if any.
     Task<void> flush(beast::tcp_stream& stream, Connection& connection, Held& held,
                      boost::system::error_code& ec);
