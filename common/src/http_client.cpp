@@ -172,12 +172,20 @@ Task<void> HttpClient::run_batches(ConnectionPtr connection, const Exchange* unt
         std::vector<ExchangePtr> batch;
         std::string wire;
         auto earliest = std::chrono::steady_clock::time_point::max();
+        const auto now = std::chrono::steady_clock::now();
         while (!connection->queued.empty() && batch.size() < pipeline_depth_) {
-            auto& exchange = connection->queued.front();
+            auto exchange = std::move(connection->queued.front());
+            connection->queued.pop_front();
+            if (exchange->deadline <= now) {
+                exchange->finish(exchange->timeout_error());  // its sender gave up already
+                continue;
+            }
             wire += exchange->text;
             earliest = std::min(earliest, exchange->deadline);
             batch.push_back(std::move(exchange));
-            connection->queued.pop_front();
+        }
+        if (batch.empty()) {
+            continue;
         }
         connection->on_wire = batch.size();
 
@@ -244,12 +252,19 @@ Task<void> HttpClient::run_batches(ConnectionPtr connection, const Exchange* unt
         }
         connection->on_wire = 0;
         if (ec || closing) {
-            // A peer may close a connection that sat idle, or after any answer: the requests
-            // it did not answer were not handled and go once more on a fresh connection.
-            const bool may_resend = connection->answered_before || answered > 0 || closing;
-            abandon(*connection,
-                    {batch.begin() + static_cast<std::ptrdiff_t>(answered), batch.end()}, ec,
-                    may_resend);
+            std::vector<ExchangePtr> unanswered(
+                batch.begin() + static_cast<std::ptrdiff_t>(answered), batch.end());
+            if (!ec) {
+                // The peer answered and said it closes: it does not handle the requests after
+                // that answer, so they go again as if never sent.
+                connection->queued.insert(connection->queued.begin(), unanswered.begin(),
+                                          unanswered.end());
+                unanswered.clear();
+            }
+            // A peer may also close a connection that sat idle: the requests it did not
+            // answer then go once more on a fresh connection.
+            abandon(*connection, std::move(unanswered), ec,
+                    connection->answered_before || answered > 0);
             co_return;
         }
         connection->answered_before = true;
@@ -289,8 +304,7 @@ void HttpClient::abandon(Connection& connection, std::vector<ExchangePtr> unansw
         } else {
             exchange->finish(Error{ErrorCode::upstream_unavailable,
                                    exchange->upstream + " at " + exchange->url.host_port() +
-                                       " closed the connection" +
-                                       (ec ? ": " + ec.message() : " before answering")});
+                                       " closed the connection: " + ec.message()});
         }
     }
     // Requests still queued on it were never sent: they go on another connection.

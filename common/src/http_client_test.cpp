@@ -134,12 +134,13 @@ TEST(HttpPipelining, AnswersToRequestsThatArrivedTogetherAreWrittenTogether) {
     EXPECT_EQ(bodies, (std::vector<std::string>{"1", "2", "3"})) << received;
 }
 
-/// A raw HTTP peer on its own thread: answers the first request of each connection with
-/// `Connection: keep-alive`, then closes the connection without reading further.
+/// A raw HTTP peer on its own thread: answers the first request of each connection with the
+/// given `Connection` header ("keep-alive" or "close"), then closes the connection.
 class ClosingPeer {
   public:
-    ClosingPeer() : acceptor_(context_, {net::ip::make_address("127.0.0.1"), 0}) {
-        thread_ = std::thread([this] {
+    explicit ClosingPeer(std::string connection_header)
+        : acceptor_(context_, {net::ip::make_address("127.0.0.1"), 0}) {
+        thread_ = std::thread([this, connection_header] {
             for (;;) {
                 boost::system::error_code ec;
                 auto socket = acceptor_.accept(ec);
@@ -152,7 +153,8 @@ class ClosingPeer {
                 http::read(socket, buffer, request, ec);
                 if (!ec) {
                     const std::string answer =
-                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: " + connection_header +
+                        "\r\n\r\nok";
                     net::write(socket, net::buffer(answer), ec);
                 }
                 socket.shutdown(tcp::socket::shutdown_both, ec);
@@ -189,7 +191,7 @@ Result<ClientResponse> get(net::io_context& context, HttpClient& client, const U
 }
 
 TEST(HttpPipelining, ARequestOnAConnectionThePeerClosedGoesOnceMoreOnAFreshOne) {
-    ClosingPeer peer;
+    ClosingPeer peer("keep-alive");
     net::io_context context;
     HttpClient client(context.get_executor(), 4);
     ASSERT_TRUE(get(context, client, peer.url()));
@@ -198,6 +200,15 @@ TEST(HttpPipelining, ARequestOnAConnectionThePeerClosedGoesOnceMoreOnAFreshOne) 
     ASSERT_TRUE(again) << again.error().message;
     EXPECT_EQ(again.value().body, "ok");
     EXPECT_EQ(peer.accepted(), 2);
+}
+
+TEST(HttpPipelining, RequestsBehindAnAnswerThatClosesTheConnectionGoOnFreshOnes) {
+    ClosingPeer peer("close");
+    net::io_context context;
+    HttpClient client(context.get_executor(), 4);
+    EXPECT_EQ(echo_all(context, client, peer.url(), 3), (std::vector<std::string>(3, "ok")));
+    EXPECT_EQ(peer.accepted(), 3);
+    EXPECT_EQ(client.connections(), 0u);
 }
 
 TEST(HttpPipelining, RequestsToAPeerThatNeverAnswersTimeOut) {

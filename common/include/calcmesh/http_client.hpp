@@ -41,9 +41,10 @@ class HttpClient {
     HttpClient& operator=(const HttpClient&) = delete;
 
     /// Sends one request to `url.base_path + target` and waits for the whole response until
-    /// `timeout` runs out. A request whose connection closes before its answer (a kept-alive
-    /// connection the peer closed meanwhile, or one the peer closed after an earlier answer)
-    /// is sent once more on a fresh connection. `upstream` names the peer in error messages.
+    /// `timeout` runs out. Requests the peer did not handle because it closed the connection
+    /// after an earlier answer (`Connection: close`) go again on a fresh connection; those
+    /// left unanswered when a kept-alive connection broke (the peer closed it while idle) go
+    /// once more. `upstream` names the peer in error messages.
     Task<Result<ClientResponse>> send(http::verb method, Url url, std::string target,
                                       std::string body, std::string content_type,
                                       std::chrono::milliseconds timeout, std::string upstream);
