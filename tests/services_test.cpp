@@ -459,6 +459,31 @@ TEST(ServicesOutage, SubmitterTimesOutOnASlowWorkerAndDrainsOnSigterm) {
     ::kill(worker.pid(), SIGCONT);
 }
 
+TEST(ServicesOutage, SubmitterRefusesJobsPastMaxInFlight) {
+    System system("overloaded", {"--max-in-flight", "1", "--worker-timeout-ms", "1500"});
+    auto& worker = system.worker(Operation::division);
+    ASSERT_EQ(::kill(worker.pid(), SIGSTOP), 0);
+    std::thread stuck([&] {
+        const auto response =
+            system.submit({{"operation", "division"}, {"a", 6}, {"b", 3}, {"mechanism", "http"}});
+        EXPECT_EQ(response.status, 504u) << response.body;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // One job runs: the next is refused at once.
+    const auto refused =
+        system.submit({{"operation", "addition"}, {"a", 1}, {"b", 2}, {"mechanism", "http"}});
+    EXPECT_EQ(refused.status, 503u) << refused.body;
+    EXPECT_EQ(json::parse(refused.body)["error"]["code"], "overloaded");
+    EXPECT_NE(get(system.submitter().url() + "/metrics").body.find("calcmesh_jobs_refused_total 1"),
+              std::string::npos);
+    stuck.join();
+    ::kill(worker.pid(), SIGCONT);
+    // Once the running job has ended, jobs are taken again.
+    const auto taken =
+        system.submit({{"operation", "addition"}, {"a", 1}, {"b", 2}, {"mechanism", "http"}});
+    EXPECT_EQ(taken.status, 200u) << taken.body;
+}
+
 TEST(ServicesOutage, WorkerRecordsSurviveALogCollectorOutage) {
     System system("collector-down");
     auto& collector = system.collector();

@@ -29,6 +29,7 @@ unsigned http_status(ErrorCode code) {
             return 502;
         case ErrorCode::broker_unavailable:
         case ErrorCode::not_ready:
+        case ErrorCode::overloaded:
         case ErrorCode::storage_failure:
             return 503;
         case ErrorCode::upstream_timeout:
@@ -81,6 +82,8 @@ std::string_view error_code_name(ErrorCode code) {
             return "job_timeout";
         case ErrorCode::not_ready:
             return "not_ready";
+        case ErrorCode::overloaded:
+            return "overloaded";
         case ErrorCode::storage_failure:
             return "storage_failure";
         case ErrorCode::internal:

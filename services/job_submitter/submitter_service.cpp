@@ -8,6 +8,16 @@
 
 namespace calcmesh::job_submitter {
 
+namespace {
+
+/// Counts a running job out when its execution ends, however it ends.
+struct RunningJob {
+    std::atomic<std::size_t>& count;
+    ~RunningJob() { count.fetch_sub(1); }
+};
+
+}  // namespace
+
 void SubmitterConfig::add_to(ConfigParser& parser) {
     common.port = 8080;
     common.add_to(parser);
@@ -25,13 +35,21 @@ void SubmitterConfig::add_to(ConfigParser& parser) {
         .add("jobs-capacity", jobs_capacity,
              "Jobs kept for GET /jobs/<id>; older ones are forgotten")
         ->check(CLI::PositiveNumber);
+    parser
+        .add("max-in-flight", max_in_flight,
+             "Jobs running at once; more are refused with 503 (overloaded) until some finish")
+        ->check(CLI::PositiveNumber);
 }
 
 SubmitterService::SubmitterService(Runtime& runtime, const SubmitterConfig& config)
     : runtime_(runtime),
       timeouts_{std::chrono::milliseconds(config.worker_timeout_ms),
                 std::chrono::milliseconds(config.kafka_timeout_ms)},
-      jobs_(config.jobs_capacity) {
+      jobs_(config.jobs_capacity),
+      max_in_flight_(config.max_in_flight),
+      refused_(runtime.metrics().counter(
+          "calcmesh_jobs_refused_total",
+          "Jobs refused at /submit with 503 because max-in-flight jobs were running.")) {
     transports_[static_cast<int>(Mechanism::http)] =
         std::make_unique<HttpTransport>(runtime, config.workers.parse());
     if (config.kafka.enabled()) {
@@ -78,6 +96,15 @@ Task<Response> SubmitterService::handle_submit(Request request) {
         co_return error_response(submit.error());
     }
     const auto& job_request = submit.value();
+    if (in_flight_.fetch_add(1) >= max_in_flight_) {
+        in_flight_.fetch_sub(1);
+        refused_.add();
+        auto response = error_response(
+            {ErrorCode::overloaded, "job_submitter is running " + std::to_string(max_in_flight_) +
+                                        " jobs (max-in-flight); retry shortly"});
+        response.set(http::field::retry_after, "1");
+        co_return response;
+    }
     Job job;
     job.input = {new_id("j-"), job_request.operation, job_request.a, job_request.b};
     job.mechanism = job_request.mechanism;
@@ -101,6 +128,7 @@ Task<void> SubmitterService::execute_detached(JobInput input, Mechanism mechanis
 }
 
 Task<Response> SubmitterService::execute(JobInput input, Mechanism mechanism) {
+    const RunningJob running{in_flight_};  // counted in by handle_submit
     auto& transport = transports_[static_cast<int>(mechanism)];
     Result<WorkerResult> run = fail(ErrorCode::broker_unavailable,
                                     "the kafka mechanism is off: no kafka-bootstrap-servers set");

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
 
 #include "calcmesh/kafka.hpp"
@@ -20,6 +21,7 @@ struct SubmitterConfig {
     unsigned worker_timeout_ms = 5'000;
     unsigned kafka_timeout_ms = 10'000;
     std::size_t jobs_capacity = 10'000;
+    std::size_t max_in_flight = 1'024;
 
     void add_to(ConfigParser& parser);
 };
@@ -49,6 +51,11 @@ class SubmitterService final : public Application {
     std::array<JobTransportPtr, 2> transports_;  // by Mechanism
     class KafkaTransport* kafka_ = nullptr;      // transports_[kafka], if enabled
     Counter* submitted_[2] = {};
+    /// Jobs running now, against max-in-flight: past it, /submit answers 503 at once instead
+    /// of holding ever more jobs (and memory) when clients send faster than workers answer.
+    std::size_t max_in_flight_;
+    std::atomic<std::size_t> in_flight_{0};
+    Counter& refused_;
 };
 
 }  // namespace calcmesh::job_submitter

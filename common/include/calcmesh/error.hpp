@@ -31,6 +31,7 @@ enum class ErrorCode {
     broker_unavailable,     ///< The Kafka broker cannot be reached.
     job_timeout,            ///< No result for an asynchronous job before the deadline.
     not_ready,              ///< The service is starting or stopping.
+    overloaded,             ///< Too much work in flight: retry shortly.
     storage_failure,        ///< The service could not write durably.
     internal,
 };
