@@ -100,6 +100,23 @@ std::string Request::media_type() const {
     return type;
 }
 
+template <bool isRequest>
+void append_wire(std::string& out, http::message<isRequest, http::string_body>& message) {
+    http::serializer<isRequest, http::string_body> serializer(message);
+    boost::system::error_code ec;
+    while (!ec && !serializer.is_done()) {
+        serializer.next(ec, [&](boost::system::error_code&, const auto& buffers) {
+            for (const auto buffer : beast::buffers_range_ref(buffers)) {
+                out.append(static_cast<const char*>(buffer.data()), buffer.size());
+            }
+            serializer.consume(beast::buffer_bytes(buffers));
+        });
+    }
+}
+
+template void append_wire(std::string&, http::request<http::string_body>&);
+template void append_wire(std::string&, http::response<http::string_body>&);
+
 Response text_response(unsigned status, std::string body, std::string_view content_type) {
     Response response{static_cast<http::status>(status), 11};
     response.set(http::field::content_type, content_type);

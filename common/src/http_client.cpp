@@ -12,35 +12,6 @@ std::string milliseconds_text(std::chrono::milliseconds timeout) {
     return std::to_string(timeout.count()) + " ms";
 }
 
-/// The request as it goes on the wire. Requests are written as text, not through Beast's
-/// serializer, so that a batch of them is one buffer and one write.
-std::string request_text(http::verb method, const Url& url, const std::string& target,
-                         const std::string& body, const std::string& content_type) {
-    std::string text;
-    text.reserve(128 + url.base_path.size() + target.size() + content_type.size() + body.size());
-    text.append(http::to_string(method));
-    text += ' ';
-    text += url.base_path;
-    text += target;
-    text += " HTTP/1.1\r\nHost: ";
-    text += url.host_port();
-    text += "\r\nUser-Agent: calcmesh\r\n";
-    if (!content_type.empty()) {
-        text += "Content-Type: ";
-        text += content_type;
-        text += "\r\n";
-    }
-    if (!body.empty() || method == http::verb::post || method == http::verb::put ||
-        method == http::verb::patch) {
-        text += "Content-Length: ";
-        text += std::to_string(body.size());
-        text += "\r\n";
-    }
-    text += "\r\n";
-    text += body;
-    return text;
-}
-
 }  // namespace
 
 /// One request and, once it came, its answer.
@@ -87,7 +58,7 @@ struct HttpClient::Connection {
     std::deque<ExchangePtr> queued;  ///< waiting for the next batch
     std::size_t on_wire = 0;         ///< sent, not all answered yet
     bool driving = false;            ///< a coroutine sends and reads for it
-    bool answered_before = false;    ///< it sat idle once, so the peer may have closed it
+    bool answered_before = false;    ///< a batch was answered: the peer may have closed it since
 };
 
 HttpClient::HttpClient(net::any_io_executor executor, std::size_t pipeline_depth,
@@ -112,7 +83,16 @@ Task<Result<ClientResponse>> HttpClient::send(http::verb method, Url url, std::s
                                               std::string upstream) {
     auto exchange =
         std::make_shared<Exchange>(executor_, std::move(url), std::move(upstream), timeout);
-    exchange->text = request_text(method, exchange->url, target, body, content_type);
+    http::request<http::string_body> request{method, exchange->url.base_path + target, 11};
+    request.set(http::field::host, exchange->url.host_port());
+    request.set(http::field::user_agent, "calcmesh");
+    if (!content_type.empty()) {
+        request.set(http::field::content_type, content_type);
+    }
+    request.body() = std::move(body);
+    request.keep_alive(true);
+    request.prepare_payload();
+    append_wire(exchange->text, request);
     auto connection = place(exchange);
     if (!connection->driving) {
         // The first sender on an idle connection carries the batch itself: no hand-over.
@@ -281,10 +261,11 @@ Task<void> HttpClient::run_batches(ConnectionPtr connection, const Exchange* unt
     if (connection->stream) {
         connection->stream->expires_never();
     }
-    auto& pool = connections_[connection->key];
-    const auto idle =
-        std::count_if(pool.begin(), pool.end(), [](const ConnectionPtr& c) { return !c->driving; });
-    if (static_cast<std::size_t>(idle) > max_idle_per_host_) {
+    const auto& pool = connections_[connection->key];
+    if (pool.size() > max_idle_per_host_ &&
+        static_cast<std::size_t>(std::count_if(pool.begin(), pool.end(), [](const auto& c) {
+            return !c->driving;
+        })) > max_idle_per_host_) {
         remove(*connection);
     }
 }

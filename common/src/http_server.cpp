@@ -209,23 +209,6 @@ struct HttpServer::Held {
     std::size_t requests = 0;
 };
 
-namespace {
-
-void append_response(std::string& out, Response& response) {
-    http::response_serializer<http::string_body> serializer(response);
-    boost::system::error_code ec;
-    while (!ec && !serializer.is_done()) {
-        serializer.next(ec, [&](boost::system::error_code&, const auto& buffers) {
-            for (const auto buffer : beast::buffers_range_ref(buffers)) {
-                out.append(static_cast<const char*>(buffer.data()), buffer.size());
-            }
-            serializer.consume(beast::buffer_bytes(buffers));
-        });
-    }
-}
-
-}  // namespace
-
 Task<void> HttpServer::flush(beast::tcp_stream& stream, Connection& connection, Held& held,
                              boost::system::error_code& ec) {
     if (held.requests == 0) {
@@ -315,13 +298,15 @@ Task<void> HttpServer::serve(tcp::socket socket) {
                 auto response = error_response(*error);
                 response.keep_alive(false);
                 record("unmatched", response.result_int(), {});
-                connection.busy = true;
-                ++in_flight_;
-                append_response(held.bytes, response);
-                ++held.requests;
+                // The answers to the requests before the bad one go first.
                 ec = {};
                 co_await flush(stream, connection, held, ec);
-                co_await lingering_close(stream, buffer);
+                if (!ec) {
+                    stream.expires_after(std::chrono::seconds(5));
+                    co_await http::async_write(stream, response,
+                                               net::redirect_error(net::use_awaitable, ec));
+                    co_await lingering_close(stream, buffer);
+                }
             }
             break;
         }
@@ -351,7 +336,7 @@ Task<void> HttpServer::serve(tcp::socket socket) {
                 http::to_string(method), target, response.result_int(),
                 std::chrono::duration<double, std::milli>(elapsed).count(), remote);
         }
-        append_response(held.bytes, response);
+        append_wire(held.bytes, response);
         ++held.requests;
         if (!response.keep_alive() || held.bytes.size() >= kMaxHeldBytes) {
             co_await flush(stream, connection, held, ec);

@@ -17,9 +17,10 @@ struct WorkerConfig {
     CommonConfig common;
     std::string operation = "addition";
     std::string log_collector_url = "http://127.0.0.1:8082";
-    std::size_t log_queue_capacity = 10'000;
-    std::size_t log_batch_size = 256;
-    unsigned log_linger_ms = 10;
+    // The log shipper's own defaults.
+    std::size_t log_queue_capacity = LogShipper::Options{}.capacity;
+    std::size_t log_batch_size = LogShipper::Options{}.batch_size;
+    unsigned log_linger_ms = static_cast<unsigned>(LogShipper::Options{}.linger.count());
     KafkaConfig kafka;
     std::string kafka_group;  ///< default: "<operation>_worker"
 

@@ -41,6 +41,11 @@ Response text_response(unsigned status, std::string body, std::string_view conte
 /// The error JSON body with the status `http_status(error.code)`.
 Response error_response(const Error& error);
 
+/// Appends `message` as it goes on the wire, through Beast's serializer: several messages
+/// appended to one string go out in one write (pipelined requests, or their answers).
+template <bool isRequest>
+void append_wire(std::string& out, http::message<isRequest, http::string_body>& message);
+
 /// Parses a request body as a JSON object, or fails with `invalid_json`.
 Result<nlohmann::json> parse_json_object(std::string_view body);
 
