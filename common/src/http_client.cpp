@@ -97,10 +97,6 @@ Task<Result<ClientResponse>> HttpClient::send(http::verb method, Url url, std::s
     if (!connection->driving) {
         // The first sender on an idle connection carries the batch itself: no hand-over.
         connection->driving = true;
-        if (pipeline_depth_ > 1) {
-            // Requests made in this turn of the loop join the batch.
-            co_await net::post(executor_, net::use_awaitable);
-        }
         co_await run_batches(connection, exchange.get());
     }
     if (!exchange->result) {
@@ -135,18 +131,15 @@ HttpClient::ConnectionPtr HttpClient::place(ExchangePtr exchange) {
 void HttpClient::kick(const ConnectionPtr& connection) {
     if (!connection->driving) {
         connection->driving = true;
-        net::co_spawn(executor_, drive(connection), net::detached);
+        net::co_spawn(executor_, run_batches(connection, nullptr), net::detached);
     }
-}
-
-Task<void> HttpClient::drive(ConnectionPtr connection) {
-    if (pipeline_depth_ > 1) {
-        co_await net::post(executor_, net::use_awaitable);
-    }
-    co_await run_batches(std::move(connection), nullptr);
 }
 
 Task<void> HttpClient::run_batches(ConnectionPtr connection, const Exchange* until) {
+    if (pipeline_depth_ > 1) {
+        // Requests made in this turn of the loop join the batch.
+        co_await net::post(executor_, net::use_awaitable);
+    }
     boost::system::error_code ec;
     while (!connection->queued.empty()) {
         std::vector<ExchangePtr> batch;
@@ -253,7 +246,7 @@ Task<void> HttpClient::run_batches(ConnectionPtr connection, const Exchange* unt
                 break;
             }
             // The sender has its answer; a background driver takes over the rest.
-            net::co_spawn(executor_, drive(connection), net::detached);
+            net::co_spawn(executor_, run_batches(connection, nullptr), net::detached);
             co_return;
         }
     }

@@ -35,8 +35,8 @@ constexpr WorkerSpec kWorkers[] = {{"addition-worker", "addition", 8091},
 
 std::vector<std::string> common_flags(const Topology& topology, const Pod& pod, int port) {
     // The lab's flow observer decodes one HTTP message per packet: with one request per
-    // connection at a time, every /compute call shows as its own L7 flow and meets the L7
-    // policy, instead of riding unseen behind another in a pipelined batch.
+    // connection at a time, every /compute call shows as its own L7 flow and is audited
+    // against the L7 rules, instead of riding unseen behind another in a pipelined batch.
     return {"--listen-address",
             pod.ip.str(),
             "--port",

@@ -8,16 +8,6 @@
 
 namespace calcmesh::job_submitter {
 
-namespace {
-
-/// Counts a running job out when its execution ends, however it ends.
-struct RunningJob {
-    std::atomic<std::size_t>& count;
-    ~RunningJob() { count.fetch_sub(1); }
-};
-
-}  // namespace
-
 void SubmitterConfig::add_to(ConfigParser& parser) {
     common.port = 8080;
     common.add_to(parser);
@@ -96,8 +86,8 @@ Task<Response> SubmitterService::handle_submit(Request request) {
         co_return error_response(submit.error());
     }
     const auto& job_request = submit.value();
-    if (in_flight_.fetch_add(1) >= max_in_flight_) {
-        in_flight_.fetch_sub(1);
+    auto slot = admit();
+    if (!slot) {
         refused_.add();
         auto response = error_response(
             {ErrorCode::overloaded, "job_submitter is running " + std::to_string(max_in_flight_) +
@@ -114,21 +104,29 @@ Task<Response> SubmitterService::handle_submit(Request request) {
     submitted_[static_cast<int>(job.mechanism)]->add();
 
     if (!job_request.wait) {
-        net::co_spawn(co_await net::this_coro::executor, execute_detached(job.input, job.mechanism),
-                      net::detached);
+        net::co_spawn(co_await net::this_coro::executor,
+                      execute_detached(job.input, job.mechanism, std::move(*slot)), net::detached);
         auto response = json_response(202, to_json(job));
         response.set(http::field::location, "/jobs/" + job.input.job_id);
         co_return response;
     }
-    co_return co_await execute(job.input, job.mechanism);
+    co_return co_await execute(job.input, job.mechanism, std::move(*slot));
 }
 
-Task<void> SubmitterService::execute_detached(JobInput input, Mechanism mechanism) {
-    co_await execute(std::move(input), mechanism);
+std::optional<SubmitterService::JobSlot> SubmitterService::admit() {
+    if (in_flight_.fetch_add(1) >= max_in_flight_) {
+        in_flight_.fetch_sub(1);
+        return std::nullopt;
+    }
+    return JobSlot(in_flight_);
 }
 
-Task<Response> SubmitterService::execute(JobInput input, Mechanism mechanism) {
-    const RunningJob running{in_flight_};  // counted in by handle_submit
+Task<void> SubmitterService::execute_detached(JobInput input, Mechanism mechanism, JobSlot slot) {
+    co_await execute(std::move(input), mechanism, std::move(slot));
+}
+
+Task<Response> SubmitterService::execute(JobInput input, Mechanism mechanism,
+                                         JobSlot /*held until the job ends*/) {
     auto& transport = transports_[static_cast<int>(mechanism)];
     Result<WorkerResult> run = fail(ErrorCode::broker_unavailable,
                                     "the kafka mechanism is off: no kafka-bootstrap-servers set");

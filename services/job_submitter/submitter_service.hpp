@@ -3,6 +3,8 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "calcmesh/kafka.hpp"
 #include "calcmesh/service.hpp"
@@ -36,12 +38,31 @@ class SubmitterService final : public Application {
     Readiness readiness() const override;
 
   private:
+    /// One of the max-in-flight places for running jobs; given back when destroyed, so also
+    /// when a job's coroutine ends without having run.
+    class JobSlot {
+      public:
+        explicit JobSlot(std::atomic<std::size_t>& taken) : taken_(&taken) {}
+        JobSlot(JobSlot&& other) noexcept : taken_(std::exchange(other.taken_, nullptr)) {}
+        JobSlot& operator=(JobSlot&&) = delete;
+        ~JobSlot() {
+            if (taken_) {
+                taken_->fetch_sub(1);
+            }
+        }
+
+      private:
+        std::atomic<std::size_t>* taken_;
+    };
+    /// A slot for one more running job, or nothing when max-in-flight jobs run.
+    std::optional<JobSlot> admit();
+
     Task<Response> handle_submit(Request request);
     Task<Response> handle_job(Request request);
     Task<Response> handle_index(Request request);
     /// Runs a job the table already holds and returns the response for it.
-    Task<Response> execute(JobInput input, Mechanism mechanism);
-    Task<void> execute_detached(JobInput input, Mechanism mechanism);
+    Task<Response> execute(JobInput input, Mechanism mechanism, JobSlot slot);
+    Task<void> execute_detached(JobInput input, Mechanism mechanism, JobSlot slot);
     /// A Kafka result nobody waited for: completes a job that timed out, ignores a duplicate.
     void finish_late(const WorkerResult& result);
 

@@ -62,9 +62,10 @@ class HttpClient {
     ConnectionPtr place(ExchangePtr exchange);
     /// Starts a background driver on a connection that has none.
     void kick(const ConnectionPtr& connection);
-    Task<void> drive(ConnectionPtr connection);
     /// Sends the connection's batches and reads their answers until none is queued, or, with
-    /// `until`, until that request has its answer (a background driver takes the rest).
+    /// `until`, until that request has its answer (a background driver takes the rest). With
+    /// a pipeline depth above 1 it first lets the loop's turn end, so that the requests made
+    /// in that turn join the first batch.
     Task<void> run_batches(ConnectionPtr connection, const Exchange* until);
     /// Ends a broken connection: fails or re-sends the requests it left without an answer.
     void abandon(Connection& connection, std::vector<ExchangePtr> unanswered,
