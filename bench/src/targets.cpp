@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <simdjson.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -128,20 +129,25 @@ Result<Url> base_url(const std::string& text, const char* what) {
 
 /// Checks a `/submit` answer of 200 against the job that was asked for.
 CallResult check_job(const ClientResponse& response, const JobInput& input, Mechanism mechanism) {
-    const auto job = nlohmann::json::parse(response.body, nullptr, false);
-    if (!job.is_object()) {
+    // simdjson validates the whole answer as nlohmann does, in a tenth of the instructions: the
+    // check runs once per job on the machine being measured.
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::object job;
+    if (parser.parse(response.body).get_object().get(job) != simdjson::SUCCESS) {
         return CallResult::wrong("malformed_answer",
                                  "not a JSON object: " + response.body.substr(0, 200));
     }
     const auto expected = expected_outcome(input.operation, input.a, input.b);
-    const auto field = [&](const char* name) { return job.find(name); };
     const auto is_int = [&](const char* name, std::int64_t value) {
-        const auto it = field(name);
-        return it != job.end() && it->is_number_integer() && it->get<std::int64_t>() == value;
+        std::int64_t found = 0;
+        return job[name].get_int64().get(found) == simdjson::SUCCESS && found == value;
     };
     const auto is_text = [&](const char* name, std::string_view value) {
-        const auto it = field(name);
-        return it != job.end() && it->is_string() && it->get_ref<const std::string&>() == value;
+        std::string_view found;
+        return job[name].get_string().get(found) == simdjson::SUCCESS && found == value;
+    };
+    const auto contains = [&](const char* name) {
+        return job[name].error() != simdjson::NO_SUCH_FIELD;
     };
     const auto operation = operation_name(input.operation);
     if (!is_text("operation", operation) || !is_int("a", input.a) || !is_int("b", input.b) ||
@@ -153,7 +159,7 @@ CallResult check_job(const ClientResponse& response, const JobInput& input, Mech
     }
     if (!is_int("result", expected.result) ||
         (expected.remainder && !is_int("remainder", *expected.remainder)) ||
-        (!expected.remainder && job.contains("remainder"))) {
+        (!expected.remainder && contains("remainder"))) {
         return CallResult::wrong(
             "wrong_result",
             fmt::format("{} {} {} should give {}{}, got {}", operation, input.a, input.b,

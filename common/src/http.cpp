@@ -126,7 +126,12 @@ Response text_response(unsigned status, std::string body, std::string_view conte
 }
 
 Response json_response(unsigned status, const nlohmann::json& body) {
-    return text_response(status, body.dump() + "\n", "application/json");
+    return json_text_response(status, body.dump());
+}
+
+Response json_text_response(unsigned status, std::string body) {
+    body += '\n';
+    return text_response(status, std::move(body), "application/json");
 }
 
 Response error_response(const Error& error) {

@@ -5,6 +5,8 @@
 #include <limits>
 #include <random>
 
+#include "calcmesh/json_writer.hpp"
+
 namespace calcmesh {
 
 std::string_view mechanism_name(Mechanism mechanism) {
@@ -72,30 +74,6 @@ std::string format_time(std::chrono::system_clock::time_point time) {
     put(17, utc.tm_sec, 2);
     put(20, (since_epoch - whole_seconds).count(), 3);
     return text;
-}
-
-// The messages are built field by field into one object: building parts and merging them,
-// or nlohmann's initializer lists (a temporary array per pair), cost about twice as much,
-// and these run for every job in the worker, job_submitter and log_collector.
-
-void put_identity(nlohmann::json& json, const WorkerIdentity& identity) {
-    json["worker"] = identity.worker;
-    json["instance"] = identity.instance;
-    json["cluster"] = identity.cluster;
-    json["node"] = identity.node;
-}
-
-nlohmann::json to_json(const WorkerIdentity& identity) {
-    auto json = nlohmann::json::object();
-    put_identity(json, identity);
-    return json;
-}
-
-void put_input(nlohmann::json& json, const JobInput& input) {
-    json["job_id"] = input.job_id;
-    json["operation"] = operation_name(input.operation);
-    json["a"] = input.a;
-    json["b"] = input.b;
 }
 
 namespace {
@@ -171,125 +149,76 @@ Result<WorkerResult> parse_worker_result(const nlohmann::json& json, bool operan
     return WorkerResult{operands, reported.outcome, identity};
 }
 
+/// The value of "error" in a message: the error's JSON object. Rare, so the one definition
+/// of an error's JSON is used as it is.
+std::string error_object_text(const Error& error) {
+    return error_json(error)["error"].dump();
+}
+
+/// A worker result, and with `reply_to` the result message that carries it.
+std::string worker_result_text(const WorkerResult& result, const std::string* reply_to) {
+    std::string text;
+    text.reserve(256);
+    {
+        JsonObjectWriter object(text);
+        object.add("a", result.input.a);
+        object.add("b", result.input.b);
+        object.add("cluster", result.identity.cluster);
+        if (!result.outcome) {
+            object.key("error") += error_object_text(result.outcome.error());
+        }
+        object.add("instance", result.identity.instance);
+        object.add("job_id", result.input.job_id);
+        object.add("node", result.identity.node);
+        object.add("operation", operation_name(result.input.operation));
+        if (result.outcome && result.outcome.value().remainder) {
+            object.add("remainder", *result.outcome.value().remainder);
+        }
+        if (reply_to) {
+            object.add("reply_to", *reply_to);
+        }
+        if (result.outcome) {
+            object.add("result", result.outcome.value().result);
+        }
+        object.add("worker", result.identity.worker);
+    }
+    return text;
+}
+
 }  // namespace
 
-void put_outcome(nlohmann::json& json, const Result<Outcome>& outcome) {
-    if (outcome) {
-        json["result"] = outcome.value().result;
-        if (outcome.value().remainder) {
-            json["remainder"] = *outcome.value().remainder;
-        }
-    } else {
-        json["error"] = error_json(outcome.error())["error"];
+std::string to_json_text(const WorkerResult& result) {
+    return worker_result_text(result, nullptr);
+}
+
+std::string to_json_text(const ResultMessage& message) {
+    return worker_result_text(message.result, &message.reply_to);
+}
+
+std::string to_json_text(const JobRequestMessage& request) {
+    std::string text;
+    {
+        JsonObjectWriter object(text);
+        object.add("a", request.input.a);
+        object.add("b", request.input.b);
+        object.add("job_id", request.input.job_id);
+        object.add("operation", operation_name(request.input.operation));
+        object.add("reply_to", request.reply_to);
     }
+    return text;
 }
-
-nlohmann::json to_json(const WorkerResult& result) {
-    auto json = nlohmann::json::object();
-    put_input(json, result.input);
-    put_outcome(json, result.outcome);
-    put_identity(json, result.identity);
-    return json;
-}
-
-nlohmann::json to_json(const JobRequestMessage& request) {
-    auto json = nlohmann::json::object();
-    put_input(json, request.input);
-    json["reply_to"] = request.reply_to;
-    return json;
-}
-
-nlohmann::json to_json(const ResultMessage& message) {
-    auto json = to_json(message.result);
-    json["reply_to"] = message.reply_to;
-    return json;
-}
-
-namespace {
-
-/// Appends `text` as a JSON string, escaped as nlohmann's dump does it.
-void append_json_string(std::string& out, std::string_view text) {
-    out += '"';
-    for (const char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    static constexpr std::string_view kHex = "0123456789abcdef";
-                    out += "\\u00";
-                    out += kHex[static_cast<unsigned char>(c) >> 4];
-                    out += kHex[static_cast<unsigned char>(c) & 0xf];
-                } else {
-                    out += c;
-                }
-        }
-    }
-    out += '"';
-}
-
-/// Writes the members of one JSON object in the order they are added (the braces on
-/// construction and destruction); keys must come in alphabetical order to match what
-/// nlohmann's dump writes.
-class ObjectWriter {
-  public:
-    explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
-    ~ObjectWriter() { out_ += '}'; }
-    ObjectWriter(const ObjectWriter&) = delete;
-    ObjectWriter& operator=(const ObjectWriter&) = delete;
-
-    std::string& key(std::string_view name) {
-        out_ += first_ ? "\"" : ",\"";
-        first_ = false;
-        out_ += name;
-        out_ += "\":";
-        return out_;
-    }
-    void add(std::string_view name, std::string_view value) {
-        append_json_string(key(name), value);
-    }
-    void add(std::string_view name, std::int64_t value) { key(name) += std::to_string(value); }
-
-  private:
-    std::string& out_;
-    bool first_ = true;
-};
-
-}  // namespace
 
 std::string log_line(const LogRecord& record) {
-    // Written directly rather than through a JSON document: log_collector and every worker do
-    // this once per job, and the document's allocations cost more than the rest of the work.
     std::string line;
     line.reserve(320);
     {
-        ObjectWriter object(line);
+        JsonObjectWriter object(line);
         object.add("a", record.input.a);
         object.add("b", record.input.b);
         object.add("cluster", record.identity.cluster);
         object.add("completed_at", record.completed_at);
         if (!record.outcome) {
-            // Rare, so the one definition of an error's JSON is used as it is.
-            object.key("error") += error_json(record.outcome.error())["error"].dump();
+            object.key("error") += error_object_text(record.outcome.error());
         }
         object.add("instance", record.identity.instance);
         object.add("job_id", record.input.job_id);

@@ -23,7 +23,7 @@ TEST(WorkerResult, RoundTripsThroughJson) {
     WorkerResult result{{"job-1", Operation::division, 7, 2},
                         Outcome{3, 1},
                         {"division_worker", "w-1", "c3b-workers", "node-a"}};
-    const auto json = to_json(result);
+    const auto json = nlohmann::json::parse(to_json_text(result));
     EXPECT_EQ(json["result"], 3);
     EXPECT_EQ(json["remainder"], 1);
     EXPECT_EQ(json["worker"], "division_worker");
@@ -37,7 +37,7 @@ TEST(WorkerResult, CarriesDomainErrors) {
     WorkerResult result{{"job-2", Operation::division, 1, 0},
                         compute(Operation::division, 1, 0),
                         {"division_worker", "w-1", "local", "n"}};
-    const auto json = to_json(result);
+    const auto json = nlohmann::json::parse(to_json_text(result));
     EXPECT_EQ(json["error"]["code"], "division_by_zero");
     const auto parsed = worker_result_from_json(json).value();
     ASSERT_FALSE(parsed.outcome);
@@ -94,6 +94,30 @@ TEST(LogRecord, LineIsTheCompactJsonOfTheRecord) {
             << "a record read back is written the same, the error's field included";
         EXPECT_EQ(log_record_from_json(nlohmann::json::parse(line)).value().identity.node,
                   "é\x01\n");
+    }
+}
+
+TEST(Messages, AreTheCompactJsonOfTheirObjects) {
+    // Every byte below 0x20, quotes and backslashes: escaped as a JSON library escapes them.
+    std::string awkward = "q\"b\\ é\x7f";
+    for (int c = 0; c < 0x20; ++c) {
+        awkward += static_cast<char>(c);
+    }
+    const WorkerIdentity identity{"division_worker", awkward, "c1", "n"};
+    for (const auto& outcome :
+         {Result<Outcome>(Outcome{-3, -1}), Result<Outcome>(Outcome{-4, std::nullopt}),
+          Result<Outcome>(fail(ErrorCode::division_by_zero, "b must not be \"0\"", "b"))}) {
+        const WorkerResult result{{"job-5", Operation::division, -7, 2}, outcome, identity};
+        for (const auto& text : {to_json_text(result), to_json_text(ResultMessage{result, "s-1"}),
+                                 to_json_text(JobRequestMessage{result.input, awkward})}) {
+            EXPECT_EQ(text, nlohmann::json::parse(text).dump());
+        }
+        const auto read = result_message_from_json(
+                              nlohmann::json::parse(to_json_text(ResultMessage{result, "s-1"})))
+                              .value();
+        EXPECT_EQ(read.result.identity.instance, awkward);
+        EXPECT_EQ(read.reply_to, "s-1");
+        EXPECT_EQ(read.result.outcome.has_value(), outcome.has_value());
     }
 }
 

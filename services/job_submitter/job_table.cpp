@@ -1,5 +1,7 @@
 #include "job_table.hpp"
 
+#include "calcmesh/json_writer.hpp"
+
 namespace calcmesh::job_submitter {
 
 namespace {
@@ -16,28 +18,46 @@ std::string_view status_name(JobStatus status) {
 }
 }  // namespace
 
-nlohmann::json to_json(const Job& job) {
-    // Field by field into one object: nlohmann's initializer lists build a temporary array
-    // per pair, which cost about twice as much.
-    auto json = nlohmann::json::object();
-    put_input(json, job.input);
-    json["status"] = status_name(job.status);
-    json["mechanism"] = mechanism_name(job.mechanism);
-    if (job.status != JobStatus::pending) {
-        put_outcome(json, job.outcome);
+std::string to_json_text(const Job& job, const Error* error) {
+    const bool finished = job.status != JobStatus::pending;
+    const auto* outcome = finished && job.outcome ? &job.outcome.value() : nullptr;
+    std::string text;
+    text.reserve(400);
+    {
+        JsonObjectWriter object(text);
+        object.add("a", job.input.a);
+        object.add("b", job.input.b);
+        if (job.completed_at) {
+            object.add("completed_at", format_time(*job.completed_at));
+            // nlohmann writes the number: the one way doubles are written in every answer.
+            object.key("elapsed_ms") += nlohmann::json(job.elapsed_ms).dump();
+        }
+        if (error || (finished && !job.outcome)) {
+            auto json = error_json(error ? *error : job.outcome.error())["error"];
+            if (error) {
+                json["job_id"] = job.input.job_id;
+            }
+            object.key("error") += json.dump();
+        }
+        object.add("job_id", job.input.job_id);
+        object.add("mechanism", mechanism_name(job.mechanism));
+        object.add("operation", operation_name(job.input.operation));
+        if (outcome && outcome->remainder) {
+            object.add("remainder", *outcome->remainder);
+        }
+        if (outcome) {
+            object.add("result", outcome->result);
+        }
+        object.add("status", status_name(job.status));
+        object.add("submitted_at", format_time(job.submitted_at));
+        if (job.worker) {
+            object.add("worker", job.worker->worker);
+            object.add("worker_cluster", job.worker->cluster);
+            object.add("worker_instance", job.worker->instance);
+            object.add("worker_node", job.worker->node);
+        }
     }
-    if (job.worker) {
-        json["worker"] = job.worker->worker;
-        json["worker_instance"] = job.worker->instance;
-        json["worker_cluster"] = job.worker->cluster;
-        json["worker_node"] = job.worker->node;
-    }
-    json["submitted_at"] = format_time(job.submitted_at);
-    if (job.completed_at) {
-        json["completed_at"] = format_time(*job.completed_at);
-        json["elapsed_ms"] = job.elapsed_ms;
-    }
-    return json;
+    return text;
 }
 
 void JobTable::add(const Job& job) {

@@ -27,7 +27,9 @@ struct Job {
     double elapsed_ms = 0;
 };
 
-nlohmann::json to_json(const Job& job);
+/// The job as compact JSON, keys in alphabetical order. With `error`, the answer to a job that
+/// failed: that error, with the job's id in it, is the "error" member.
+std::string to_json_text(const Job& job, const Error* error = nullptr);
 
 /// The jobs of this instance, bounded: when full, the oldest job is forgotten.
 /// Thread-safe.

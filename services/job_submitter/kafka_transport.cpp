@@ -79,7 +79,7 @@ Task<Result<WorkerResult>> KafkaTransport::run(JobInput input,
         pending_[input.job_id] = waiter;
     }
     const auto job_id = input.job_id;
-    const auto request = to_json(JobRequestMessage{input, instance_}).dump();
+    const auto request = to_json_text(JobRequestMessage{input, instance_});
     producer_.produce(config_.request_topic(input.operation), job_id, request,
                       [this, job_id](Result<void> delivered) {
                           if (!delivered) {

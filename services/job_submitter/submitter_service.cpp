@@ -106,7 +106,7 @@ Task<Response> SubmitterService::handle_submit(Request request) {
     if (!job_request.wait) {
         net::co_spawn(co_await net::this_coro::executor,
                       execute_detached(job.input, job.mechanism, std::move(*slot)), net::detached);
-        auto response = json_response(202, to_json(job));
+        auto response = json_text_response(202, to_json_text(job));
         response.set(http::field::location, "/jobs/" + job.input.job_id);
         co_return response;
     }
@@ -149,14 +149,17 @@ Task<Response> SubmitterService::execute(JobInput input, Mechanism mechanism,
     const Error* error =
         run ? (run.value().outcome ? nullptr : &run.value().outcome.error()) : &run.error();
     if (error) {
-        auto body = finished ? to_json(*finished) : nlohmann::json::object();
-        body["error"] = error_json(*error)["error"];
-        body["error"]["job_id"] = input.job_id;
         spdlog::info("event=job_failed job_id={} mechanism={} code={} message=\"{}\"", input.job_id,
                      mechanism_name(mechanism), error_code_name(error->code), error->message);
+        if (finished) {
+            co_return json_text_response(http_status(error->code), to_json_text(*finished, error));
+        }
+        auto body = error_json(*error);
+        body["error"]["job_id"] = input.job_id;
         co_return json_response(http_status(error->code), body);
     }
-    co_return json_response(200, finished ? to_json(*finished) : to_json(run.value()));
+    co_return json_text_response(200,
+                                 finished ? to_json_text(*finished) : to_json_text(run.value()));
 }
 
 Task<Response> SubmitterService::handle_job(Request request) {
@@ -166,7 +169,7 @@ Task<Response> SubmitterService::handle_job(Request request) {
         co_return error_response(
             {ErrorCode::not_found, "no job '" + id + "' on this job_submitter instance"});
     }
-    co_return json_response(200, to_json(*job));
+    co_return json_text_response(200, to_json_text(*job));
 }
 
 Task<Response> SubmitterService::handle_index(Request /*request*/) {

@@ -80,7 +80,7 @@ void KafkaWorker::reject(const KafkaMessage& message, const Error& error) {
 void KafkaWorker::reply(const KafkaMessage& message, const ResultMessage& result) {
     auto* consumer = consumer_.get();
     producer_.produce(
-        config_.results_topic, result.result.input.job_id, to_json(result).dump(),
+        config_.results_topic, result.result.input.job_id, to_json_text(result),
         [consumer, topic = message.topic, partition = message.partition, offset = message.offset,
          job_id = result.result.input.job_id](Result<void> delivered) {
             if (delivered) {

@@ -220,8 +220,8 @@ Task<Response> WorkerService::handle_compute(Request request) {
     // in place of "result", so the caller still learns which worker answered.
     const auto result = run_job(input, Mechanism::http);
     log_job(result, Mechanism::http, received);
-    co_return json_response(result.outcome ? 200 : http_status(result.outcome.error().code),
-                            to_json(result));
+    co_return json_text_response(result.outcome ? 200 : http_status(result.outcome.error().code),
+                                 to_json_text(result));
 }
 
 Task<Response> WorkerService::handle_about(Request /*request*/) {

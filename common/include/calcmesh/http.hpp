@@ -37,6 +37,8 @@ struct Request {
 using Response = http::response<http::string_body>;
 
 Response json_response(unsigned status, const nlohmann::json& body);
+/// An answer whose body is JSON text written already (see json_writer.hpp).
+Response json_text_response(unsigned status, std::string body);
 Response text_response(unsigned status, std::string body, std::string_view content_type);
 /// The error JSON body with the status `http_status(error.code)`.
 Response error_response(const Error& error);

@@ -74,21 +74,13 @@ Result<std::string> validate_job_id(std::string_view text);
 /// The time as RFC 3339 in UTC with milliseconds, e.g. "2026-11-28T15:04:05.123Z".
 std::string format_time(std::chrono::system_clock::time_point time);
 
-nlohmann::json to_json(const WorkerIdentity& identity);
-nlohmann::json to_json(const WorkerResult& result);
-nlohmann::json to_json(const JobRequestMessage& request);
-nlohmann::json to_json(const ResultMessage& message);
-
-/// The record as one line of compact JSON, keys in alphabetical order: the same text as
-/// nlohmann's dump of the record's JSON object.
+/// Each message as one line of compact JSON, keys in alphabetical order: the same text as
+/// nlohmann's dump of the message's JSON object.
+std::string to_json_text(const WorkerResult& result);
+std::string to_json_text(const JobRequestMessage& request);
+std::string to_json_text(const ResultMessage& message);
+/// The record as log_collector stores it, in the same form.
 std::string log_line(const LogRecord& record);
-
-/// Adds "result" (and "remainder") or "error" to `json`.
-void put_outcome(nlohmann::json& json, const Result<Outcome>& outcome);
-/// Adds "job_id", "operation", "a" and "b" to `json`.
-void put_input(nlohmann::json& json, const JobInput& input);
-/// Adds "worker", "instance", "cluster" and "node" to `json`.
-void put_identity(nlohmann::json& json, const WorkerIdentity& identity);
 
 /// Parsers of the wire formats above. They check every field and name the first bad one.
 Result<JobInput> job_input_from_json(const nlohmann::json& json);
