@@ -43,6 +43,64 @@ Result<StoredLine> stored_line(nlohmann::json record) {
     return StoredLine{parsed.record_id, log_line(parsed)};
 }
 
+/// Reads a `/save_log` body with nlohmann's parser: any body, every error explained (naming
+/// the record of an array and the field).
+Result<std::vector<StoredLine>> checked_lines(const std::string& text) {
+    auto body = nlohmann::json::parse(text, nullptr, false);
+    if (body.is_discarded()) {
+        return fail(ErrorCode::invalid_json, "the body is not valid JSON");
+    }
+    const bool batch = body.is_array();
+    if (!batch) {
+        body = nlohmann::json::array({std::move(body)});
+    }
+    if (body.empty()) {
+        return fail(ErrorCode::invalid_json, "the body holds no record");
+    }
+    std::vector<StoredLine> lines;
+    lines.reserve(body.size());
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        auto line = stored_line(std::move(body[i]));
+        if (!line) {
+            auto error = line.error();
+            if (batch) {
+                error.message = "record " + std::to_string(i) + ": " + error.message;
+            }
+            return error;
+        }
+        lines.push_back(std::move(line).value());
+    }
+    return lines;
+}
+
+/// Reads a `/save_log` body: well-formed records, the workers' batches, with the fast reader;
+/// anything else with checked_lines. A record without record_id or timestamps gets them here
+/// as stored_line gives them.
+Result<std::vector<StoredLine>> read_lines(const std::string& text) {
+    auto records = well_formed_log_records(text);
+    if (!records) {
+        return checked_lines(text);
+    }
+    std::vector<StoredLine> lines;
+    lines.reserve(records->size());
+    std::string now;  // formatted only if a timestamp is missing
+    for (auto& record : *records) {
+        if (record.record_id.empty()) {
+            record.record_id = new_id("r-");
+        }
+        for (auto* time : {&record.received_at, &record.completed_at}) {
+            if (time->empty()) {
+                if (now.empty()) {
+                    now = format_time(std::chrono::system_clock::now());
+                }
+                *time = now;
+            }
+        }
+        lines.push_back({record.record_id, log_line(record)});
+    }
+    return lines;
+}
+
 }  // namespace
 
 void LogCollectorConfig::add_to(ConfigParser& parser) {
@@ -99,34 +157,14 @@ Task<Response> LogCollectorService::save_log(Request request) {
                                       std::string(request.message[http::field::content_type]) +
                                       "'"});
     }
-    auto body = nlohmann::json::parse(request.message.body(), nullptr, false);
-    if (body.is_discarded()) {
-        co_return error_response({ErrorCode::invalid_json, "the body is not valid JSON"});
-    }
-    const bool batch = body.is_array();
-    if (!batch) {
-        body = nlohmann::json::array({std::move(body)});
-    }
-    if (body.empty()) {
-        co_return error_response({ErrorCode::invalid_json, "the body holds no record"});
-    }
-    std::vector<StoredLine> lines;
-    lines.reserve(body.size());
-    for (std::size_t i = 0; i < body.size(); ++i) {
-        auto line = stored_line(std::move(body[i]));
-        if (!line) {
-            auto error = line.error();
-            if (batch) {
-                error.message = "record " + std::to_string(i) + ": " + error.message;
-            }
-            co_return error_response(error);
-        }
-        lines.push_back(std::move(line).value());
+    auto lines = read_lines(request.message.body());
+    if (!lines) {
+        co_return error_response(lines.error());
     }
 
     auto durable = std::make_shared<AsyncEvent<Result<LogStore::AppendResult>>>(
         co_await net::this_coro::executor);
-    store_.append(std::move(lines),
+    store_.append(std::move(lines).value(),
                   [durable](Result<LogStore::AppendResult> result) { durable->deliver(result); });
     const auto result =
         co_await durable->wait_until(std::chrono::steady_clock::now() + ack_timeout_);

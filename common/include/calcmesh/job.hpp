@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "calcmesh/arithmetic.hpp"
 #include "calcmesh/error.hpp"
@@ -91,6 +92,15 @@ Result<JobRequestMessage> job_request_from_json(const nlohmann::json& json);
 /// out.
 Result<ResultMessage> result_message_from_json(const nlohmann::json& json);
 Result<LogRecord> log_record_from_json(const nlohmann::json& json);
+
+/// Fast readers of the messages as the services write them: simdjson reads a message that has
+/// every member it needs, each of the right type, and no error outcome. They give nothing for
+/// anything else, which the parsers above then read and explain; a message they accept reads
+/// the same both ways.
+std::optional<WorkerResult> well_formed_worker_result(std::string_view text);
+/// The records of a `/save_log` body: one record or an array of them. record_id and the
+/// timestamps may be absent, and are then left empty for the caller to fill.
+std::optional<std::vector<LogRecord>> well_formed_log_records(std::string_view text);
 
 /// Reads a JSON integer field of 64-bit signed range, naming `field` in the error.
 Result<std::int64_t> integer_field(const nlohmann::json& object, std::string_view field);
