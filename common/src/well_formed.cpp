@@ -78,78 +78,71 @@ std::optional<Seen> read_members(simdjson::dom::object object, std::span<const T
     return seen;
 }
 
-/// The members of a successful worker result, in the order of `result_members`' arrays.
-struct ResultFields {
-    std::string operation;
-    std::int64_t result = 0;
-    std::int64_t remainder = 0;
-};
-
-constexpr std::size_t kResultTexts = 6;
-constexpr std::size_t kResultIntegers = 4;
-/// job_id, operation, worker, a, b and result are required; the rest of the identity and the
-/// remainder are not.
-constexpr Seen kRequiredResult = 0b000111 | integer_bit(0) | integer_bit(1) | integer_bit(2);
-
-std::array<TextMember, kResultTexts> result_texts(WorkerResult& result, ResultFields& fields) {
-    return {{{"job_id", &result.input.job_id},
-             {"operation", &fields.operation},
-             {"worker", &result.identity.worker},
-             {"instance", &result.identity.instance},
-             {"cluster", &result.identity.cluster},
-             {"node", &result.identity.node}}};
-}
-
-std::array<IntegerMember, kResultIntegers> result_integers(WorkerResult& result,
-                                                           ResultFields& fields) {
-    return {{{"a", &result.input.a},
-             {"b", &result.input.b},
-             {"result", &fields.result},
-             {"remainder", &fields.remainder}}};
-}
-
-/// Completes a result whose members were read: checks the values as the full parser does.
-bool finish_result(Seen seen, const ResultFields& fields, WorkerResult& result) {
-    if ((seen & kRequiredResult) != kRequiredResult || !validate_job_id(result.input.job_id)) {
-        return false;
-    }
-    const auto operation = parse_operation(fields.operation);
-    if (!operation) {
-        return false;
-    }
-    result.input.operation = operation.value();
-    Outcome outcome{fields.result, std::nullopt};
-    if ((seen & integer_bit(3)) != 0) {
-        outcome.remainder = fields.remainder;
-    }
-    result.outcome = outcome;
-    return true;
-}
-
-std::optional<LogRecord> well_formed_log_record(simdjson::dom::element element) {
+/// Reads a successful worker result from `element`, and `extra` text members of the message
+/// that carries it (`extra_seen` tells which were present: bit i for extra[i]).
+std::optional<WorkerResult> read_result(simdjson::dom::element element,
+                                        std::span<const TextMember> extra, bool ignore_unknown,
+                                        Seen& extra_seen) {
     simdjson::dom::object object;
     if (element.get_object().get(object)) {
         return std::nullopt;
     }
     WorkerResult result;
-    ResultFields fields;
+    std::string operation;
+    std::int64_t value = 0;
+    std::int64_t remainder = 0;
+    constexpr std::size_t kBase = 6;
+    std::array<TextMember, kBase + 4> texts{{{"job_id", &result.input.job_id},
+                                             {"operation", &operation},
+                                             {"worker", &result.identity.worker},
+                                             {"instance", &result.identity.instance},
+                                             {"cluster", &result.identity.cluster},
+                                             {"node", &result.identity.node}}};
+    if (extra.size() > texts.size() - kBase) {
+        return std::nullopt;
+    }
+    std::copy(extra.begin(), extra.end(), texts.begin() + kBase);
+    const std::array<IntegerMember, 4> integers{{{"a", &result.input.a},
+                                                 {"b", &result.input.b},
+                                                 {"result", &value},
+                                                 {"remainder", &remainder}}};
+    const auto seen = read_members(object, std::span(texts).first(kBase + extra.size()), integers,
+                                   ignore_unknown);
+    // job_id, operation, worker, a, b and result are required; the rest of the identity and
+    // the remainder are not.
+    constexpr Seen kRequired = 0b111 | integer_bit(0) | integer_bit(1) | integer_bit(2);
+    if (!seen || (*seen & kRequired) != kRequired || !validate_job_id(result.input.job_id)) {
+        return std::nullopt;
+    }
+    const auto parsed_operation = parse_operation(operation);
+    if (!parsed_operation) {
+        return std::nullopt;
+    }
+    result.input.operation = parsed_operation.value();
+    Outcome outcome{value, std::nullopt};
+    if ((*seen & integer_bit(3)) != 0) {
+        outcome.remainder = remainder;
+    }
+    result.outcome = outcome;
+    extra_seen = (*seen >> kBase) & ((Seen{1} << extra.size()) - 1);
+    return result;
+}
+
+std::optional<LogRecord> well_formed_log_record(simdjson::dom::element element) {
     LogRecord record;
     std::string mechanism;
-    const auto base_texts = result_texts(result, fields);
-    std::array<TextMember, kResultTexts + 4> texts{};
-    std::copy(base_texts.begin(), base_texts.end(), texts.begin());
-    texts[kResultTexts] = {"mechanism", &mechanism};
-    texts[kResultTexts + 1] = {"record_id", &record.record_id};
-    texts[kResultTexts + 2] = {"received_at", &record.received_at};
-    texts[kResultTexts + 3] = {"completed_at", &record.completed_at};
-    const auto seen = read_members(object, texts, result_integers(result, fields), false);
-    constexpr Seen kMechanism = Seen{1} << kResultTexts;
-    if (!seen || (*seen & kMechanism) == 0 || !finish_result(*seen, fields, result)) {
+    const std::array<TextMember, 4> extra{{{"mechanism", &mechanism},
+                                           {"record_id", &record.record_id},
+                                           {"received_at", &record.received_at},
+                                           {"completed_at", &record.completed_at}}};
+    Seen seen = 0;
+    auto result = read_result(element, extra, false, seen);
+    if (!result || (seen & 1) == 0) {
         return std::nullopt;
     }
     // Present, these must not be empty: empty stands for "absent" to the caller.
-    for (std::size_t i = kResultTexts + 1; i < texts.size(); ++i) {
-        if ((*seen & (Seen{1} << i)) != 0 && texts[i].target->empty()) {
+    for (std::size_t i = 1; i < extra.size(); ++i) {
+        if ((seen & (Seen{1} << i)) != 0 && extra[i].target->empty()) {
             return std::nullopt;
         }
     }
@@ -157,40 +150,91 @@ std::optional<LogRecord> well_formed_log_record(simdjson::dom::element element) 
     if (!parsed_mechanism || record.record_id.size() > 64) {
         return std::nullopt;
     }
-    record.input = std::move(result.input);
-    record.outcome = std::move(result.outcome);
-    record.identity = std::move(result.identity);
+    record.input = std::move(result->input);
+    record.outcome = std::move(result->outcome);
+    record.identity = std::move(result->identity);
     record.mechanism = parsed_mechanism.value();
     return record;
 }
 
-}  // namespace
-
-std::optional<WorkerResult> well_formed_worker_result(std::string_view text) {
-    simdjson::dom::object object;
-    if (text.size() > kMaxDocument ||
-        thread_parser().parse(text.data(), text.size()).get_object().get(object)) {
-        return std::nullopt;
-    }
-    WorkerResult result;
-    ResultFields fields;
-    const auto seen =
-        read_members(object, result_texts(result, fields), result_integers(result, fields), true);
-    if (!seen || !finish_result(*seen, fields, result)) {
-        return std::nullopt;
-    }
-    return result;
-}
-
-std::optional<std::vector<LogRecord>> well_formed_log_records(std::string_view text) {
+/// The document `text` holds, parsed by this thread's parser (valid until its next parse).
+std::optional<simdjson::dom::element> parse(std::string_view text) {
     simdjson::dom::element document;
     if (text.size() > kMaxDocument ||
         thread_parser().parse(text.data(), text.size()).get(document)) {
         return std::nullopt;
     }
+    return document;
+}
+
+}  // namespace
+
+std::optional<WorkerResult> well_formed_worker_result(std::string_view text) {
+    const auto document = parse(text);
+    Seen seen = 0;
+    return document ? read_result(*document, {}, true, seen) : std::nullopt;
+}
+
+std::optional<ResultMessage> well_formed_result_message(std::string_view text) {
+    const auto document = parse(text);
+    std::string reply_to;
+    Seen seen = 0;
+    auto result =
+        document ? read_result(*document, std::array{TextMember{"reply_to", &reply_to}}, true, seen)
+                 : std::nullopt;
+    if (!result || seen == 0) {
+        return std::nullopt;
+    }
+    return ResultMessage{std::move(*result), std::move(reply_to)};
+}
+
+std::optional<JobRequestMessage> well_formed_job_request(std::string_view text) {
+    const auto document = parse(text);
+    simdjson::dom::object object;
+    if (!document || document->get_object().get(object)) {
+        return std::nullopt;
+    }
+    JobRequestMessage request;
+    std::string operation;
+    const std::array<TextMember, 3> texts{{{"job_id", &request.input.job_id},
+                                           {"operation", &operation},
+                                           {"reply_to", &request.reply_to}}};
+    const std::array<IntegerMember, 2> integers{{{"a", &request.input.a}, {"b", &request.input.b}}};
+    const auto seen = read_members(object, texts, integers, true);
+    constexpr Seen kAll = 0b111 | integer_bit(0) | integer_bit(1);
+    if (!seen || *seen != kAll || !validate_job_id(request.input.job_id)) {
+        return std::nullopt;
+    }
+    const auto parsed_operation = parse_operation(operation);
+    if (!parsed_operation) {
+        return std::nullopt;
+    }
+    request.input.operation = parsed_operation.value();
+    return request;
+}
+
+Result<ResultMessage> read_result_message(std::string_view text) {
+    if (auto message = well_formed_result_message(text)) {
+        return std::move(*message);
+    }
+    return result_message_from_json(nlohmann::json::parse(text, nullptr, false));
+}
+
+Result<JobRequestMessage> read_job_request(std::string_view text) {
+    if (auto request = well_formed_job_request(text)) {
+        return std::move(*request);
+    }
+    return job_request_from_json(nlohmann::json::parse(text, nullptr, false));
+}
+
+std::optional<std::vector<LogRecord>> well_formed_log_records(std::string_view text) {
+    const auto document = parse(text);
+    if (!document) {
+        return std::nullopt;
+    }
     std::vector<LogRecord> records;
     simdjson::dom::array array;
-    if (document.get_array().get(array) == simdjson::SUCCESS) {
+    if (document->get_array().get(array) == simdjson::SUCCESS) {
         records.reserve(array.size());
         for (const auto element : array) {
             auto record = well_formed_log_record(element);
@@ -200,7 +244,7 @@ std::optional<std::vector<LogRecord>> well_formed_log_records(std::string_view t
             records.push_back(std::move(*record));
         }
     } else {
-        auto record = well_formed_log_record(document);
+        auto record = well_formed_log_record(*document);
         if (!record) {
             return std::nullopt;
         }

@@ -65,6 +65,43 @@ TEST(WellFormed, LeavesEverythingUnusualToTheFullParser) {
     }
 }
 
+TEST(WellFormed, KafkaMessagesReadAsTheFullParserReadsThem) {
+    const ResultMessage message{sample_result(), "s-1"};
+    const auto text = to_json_text(message);
+    const auto fast = well_formed_result_message(text);
+    ASSERT_TRUE(fast);
+    EXPECT_EQ(to_json_text(*fast),
+              to_json_text(result_message_from_json(nlohmann::json::parse(text)).value()));
+
+    const JobRequestMessage request{sample_result().input, "s \"2\""};
+    for (const std::string& request_text : std::vector<std::string>{
+             to_json_text(request), R"({"x":[],"reply_to":"s","b":2,"a":1,"operation":)"
+                                    R"("addition","job_id":"j"})"}) {
+        const auto fast_request = well_formed_job_request(request_text);
+        ASSERT_TRUE(fast_request) << request_text;
+        EXPECT_EQ(to_json_text(*fast_request),
+                  to_json_text(job_request_from_json(nlohmann::json::parse(request_text)).value()));
+    }
+}
+
+TEST(WellFormed, LeavesUnusualKafkaMessagesToTheFullParser) {
+    auto failed = sample_result();
+    failed.outcome = fail(ErrorCode::division_by_zero, "b is 0", "b");
+    EXPECT_FALSE(well_formed_result_message(to_json_text(ResultMessage{failed, "s-1"})));
+    EXPECT_TRUE(read_result_message(to_json_text(ResultMessage{failed, "s-1"})))
+        << "an error result is read by the full parser";
+    EXPECT_FALSE(well_formed_result_message(to_json_text(sample_result()))) << "no reply_to";
+    const std::string base = R"("job_id":"j","operation":"addition","reply_to":"s")";
+    for (const std::string& text : std::vector<std::string>{
+             "{" + base + R"(,"a":1})", "{" + base + R"(,"a":1.5,"b":2})",
+             "{" + base + R"(,"a":1,"b":2,"b":2})", R"({"job_id":"j","a":1,"b":2})"}) {
+        EXPECT_FALSE(well_formed_job_request(text)) << text;
+    }
+    const auto missing = read_job_request("{" + base + R"(,"a":1})");
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().field, "b") << "the full parser names the field";
+}
+
 TEST(WellFormed, LogRecordsReadAsTheFullParserReadsThem) {
     auto other = sample_record();
     other.record_id = "r-2";

@@ -102,8 +102,7 @@ Task<Result<WorkerResult>> KafkaTransport::run(JobInput input,
 }
 
 void KafkaTransport::on_result(const KafkaMessage& message) {
-    const auto json = nlohmann::json::parse(message.value, nullptr, false);
-    auto parsed = result_message_from_json(json);
+    auto parsed = read_result_message(message.value);
     if (!parsed) {
         spdlog::warn("event=kafka_result_unreadable partition={} offset={} error=\"{}\"",
                      message.partition, message.offset, parsed.error().message);

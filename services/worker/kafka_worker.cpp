@@ -33,8 +33,7 @@ KafkaWorker::~KafkaWorker() {
 
 void KafkaWorker::handle(const KafkaMessage& message) {
     const auto received = std::chrono::system_clock::now();
-    const auto json = nlohmann::json::parse(message.value, nullptr, false);
-    auto request = job_request_from_json(json);
+    auto request = read_job_request(message.value);
     if (!request) {
         reject(message, request.error());
         return;
