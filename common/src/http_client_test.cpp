@@ -3,6 +3,7 @@
 #include "calcmesh/http_client.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <thread>
@@ -18,7 +19,7 @@ using namespace std::chrono_literals;
 /// `delay_ms` milliseconds if the query has one.
 class EchoServer {
   public:
-    EchoServer() {
+    explicit EchoServer(std::size_t max_connections = 1024) {
         Router router;
         router.add(http::verb::get, "/echo", [](Request request) -> Task<Response> {
             if (const auto delay = request.query_param("delay_ms")) {
@@ -31,6 +32,7 @@ class EchoServer {
         });
         HttpServerOptions options;
         options.access_log = false;
+        options.max_connections = max_connections;
         server_ = std::make_unique<HttpServer>(options, std::move(router), metrics_);
         server_->start({&context_});
         thread_ = std::thread([this] { context_.run(); });
@@ -223,6 +225,56 @@ TEST(HttpPipelining, RequestsToAPeerThatNeverAnswersTimeOut) {
     for (const auto& answer : answers) {
         EXPECT_EQ(answer, "error: echo at " + url.host_port() + " did not answer within 200 ms");
     }
+}
+
+/// A blocking loopback connection that sends one keep-alive GET /echo when opened.
+class RawConnection {
+  public:
+    explicit RawConnection(unsigned short port, std::string_view query = "n=7") {
+        socket_.connect({net::ip::make_address("127.0.0.1"), port});
+        net::write(socket_,
+                   net::buffer("GET /echo?" + std::string(query) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    }
+    /// Whether the answer, or the end of the connection, arrives within `wait`.
+    bool readable_within(std::chrono::milliseconds wait) {
+        pollfd readable{socket_.native_handle(), POLLIN, 0};
+        return ::poll(&readable, 1, static_cast<int>(wait.count())) == 1;
+    }
+    /// Reads what the server sent until it closes the connection.
+    std::string read_to_end() {
+        std::string text;
+        boost::system::error_code ec;
+        net::read(socket_, net::dynamic_buffer(text), ec);
+        return text;
+    }
+
+  private:
+    net::io_context context_;
+    tcp::socket socket_{context_};
+};
+
+TEST(HttpServerLimits, PastTheCapAnIdleConnectionMakesRoomForANewOne) {
+    EchoServer server(2);
+    RawConnection first(server.port());
+    ASSERT_TRUE(first.readable_within(5s));
+    RawConnection second(server.port());
+    ASSERT_TRUE(second.readable_within(5s));
+    RawConnection third(server.port());
+    EXPECT_TRUE(third.readable_within(5s)) << "answered: the oldest idle connection made room";
+    const auto closed = first.read_to_end();
+    EXPECT_NE(closed.find("\r\n\r\n7"), std::string::npos) << "its answer, then the close";
+}
+
+TEST(HttpServerLimits, WhileEveryConnectionIsBusyANewOneWaits) {
+    EchoServer server(2);
+    RawConnection first(server.port(), "n=1&delay_ms=1000");
+    RawConnection second(server.port(), "n=2&delay_ms=1000");
+    std::this_thread::sleep_for(100ms);  // both requests are being handled
+    RawConnection third(server.port());
+    EXPECT_FALSE(third.readable_within(300ms)) << "two busy connections are open already";
+    EXPECT_TRUE(third.readable_within(5s)) << "served once one of them is idle";
+    EXPECT_TRUE(first.readable_within(0ms));
+    EXPECT_TRUE(second.readable_within(0ms));
 }
 
 }  // namespace

@@ -160,7 +160,27 @@ void HttpServer::stop_accepting() {
     }
 }
 
+void HttpServer::close_one_idle(const net::any_io_executor& executor) {
+    std::lock_guard lock(connections_mutex_);
+    // The oldest first. Connections of this executor run on the calling thread, so their
+    // state can be read here.
+    for (auto* connection : connections_) {
+        if (!connection->busy && connection->stream->get_executor() == executor) {
+            connection->busy = true;  // closing: not to be picked again
+            connection->stream->cancel();
+            return;
+        }
+    }
+}
+
 Task<void> HttpServer::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
+    // The connections of this listener, all on its io_context's one thread.
+    struct Open {
+        explicit Open(const net::any_io_executor& executor) : closed(executor) {}
+        std::size_t count = 0;
+        net::steady_timer closed;  ///< cancelled when a connection closes
+    };
+    const auto open = std::make_shared<Open>(acceptor->get_executor());
     while (!stopping_) {
         boost::system::error_code ec;
         tcp::socket socket =
@@ -172,7 +192,23 @@ Task<void> HttpServer::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
             spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
             continue;
         }
-        net::co_spawn(acceptor->get_executor(), serve(std::move(socket)), net::detached);
+        // Past the cap a new client comes first: an idle kept-alive connection is closed, as
+        // HTTP clients must expect. While every connection is busy, the new one waits (and
+        // the ones behind it in the kernel's accept queue).
+        while (open->count >= options_.max_connections && !stopping_) {
+            close_one_idle(acceptor->get_executor());
+            open->closed.expires_after(std::chrono::milliseconds(50));
+            co_await open->closed.async_wait(net::redirect_error(net::use_awaitable, ec));
+        }
+        if (stopping_) {
+            break;
+        }
+        ++open->count;
+        net::co_spawn(acceptor->get_executor(), serve(std::move(socket)),
+                      [open](const std::exception_ptr&) {
+                          --open->count;
+                          open->closed.cancel();
+                      });
     }
 }
 

@@ -43,6 +43,10 @@ void CommonConfig::add_to(ConfigParser& parser) {
              "Requests to one upstream that may share a connection at once (HTTP/1.1 "
              "pipelining); 1 sends one request per connection at a time")
         ->check(CLI::Range(1u, 1024u));
+    parser
+        .add("max-connections", max_connections,
+             "Open incoming connections per thread; past it idle ones are closed, or new ones wait")
+        ->check(CLI::Range(1u, 1'000'000u));
     parser.add("cluster", cluster, "Cluster name reported in results and logs");
     parser.add("node", node, "Node name reported in results and logs (default: host name)");
     parser.add("instance", instance,
@@ -193,6 +197,7 @@ int Runtime::run(Application& application) {
     options.port = config_.port;
     options.service_name = service_;
     options.access_log = config_.access_log;
+    options.max_connections = config_.max_connections;
     server_ = std::make_unique<HttpServer>(options, std::move(router), metrics_);
 
     std::vector<net::io_context*> contexts;

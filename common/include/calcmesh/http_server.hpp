@@ -57,6 +57,11 @@ struct HttpServerOptions {
     unsigned short port = 0;             ///< 0 picks a free port
     std::size_t body_limit = 64 * 1024;  ///< larger bodies get 413
     std::chrono::milliseconds idle_timeout{60'000};
+    /// Open connections per io_context. Past it, an idle kept-alive connection is closed to
+    /// make room, and while every one is busy new ones wait in the kernel's accept queue. Each
+    /// costs about 9 KiB while open: a client that keeps thousands of connections (an
+    /// open-loop load generator while answers lag) would otherwise grow the memory.
+    std::size_t max_connections = 1024;
     std::string service_name;  ///< for logs and metrics
     bool access_log = true;    ///< one line per request on stderr
 };
@@ -87,6 +92,8 @@ class HttpServer {
     struct Connection;
     struct RouteMetrics;
     Task<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
+    /// Closes the oldest idle connection running on `executor`, if there is one.
+    void close_one_idle(const net::any_io_executor& executor);
     struct Held;
     Task<void> serve(tcp::socket socket);
     /// Reads the next request into `parser`, from the bytes already in `buffer` if they hold

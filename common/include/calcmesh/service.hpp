@@ -23,6 +23,7 @@ struct CommonConfig {
     unsigned short port = 0;
     unsigned threads = 1;
     unsigned http_pipeline_depth = 16;  ///< requests one outgoing connection may carry at once
+    unsigned max_connections = 1024;    ///< open incoming connections per thread
     std::string cluster = "local";
     std::string node;      ///< defaults to the host name
     std::string instance;  ///< defaults to "<service>-<host name>-<pid>"
@@ -31,8 +32,8 @@ struct CommonConfig {
     unsigned shutdown_timeout_ms = 10'000;
     std::string port_file;  ///< if set, the bound port is written there once listening
 
-    /// Registers the keys: listen-address, port, threads, http-pipeline-depth, cluster, node,
-    /// instance, log-level, access-log, shutdown-timeout-ms, port-file.
+    /// Registers the keys: listen-address, port, threads, http-pipeline-depth, max-connections,
+    /// cluster, node, instance, log-level, access-log, shutdown-timeout-ms, port-file.
     void add_to(ConfigParser& parser);
     /// Fills the defaults that depend on the machine.
     void resolve_defaults(const std::string& service);
