@@ -369,9 +369,11 @@ class SaveLogClient final : public TargetClient {
           nonce_(nonce) {}
 
     Task<CallResult> call(std::uint64_t sequence) override {
-        // Records like the workers send, each with an id of its own so that none is a
-        // duplicate; several per request are a JSON array, as a worker's batch is.
+        // Records like the workers send (complete: id and times), each with an id of its own
+        // so that none is a duplicate; several per request are a JSON array, as a worker's
+        // batch is.
         const auto count = options_.records_per_request;
+        const auto now = format_time(std::chrono::system_clock::now());
         std::string body = count > 1 ? "[" : "";
         for (unsigned i = 0; i < count; ++i) {
             const auto number = sequence * count + i;
@@ -380,8 +382,9 @@ class SaveLogClient final : public TargetClient {
                 std::back_inserter(body),
                 R"({5}{{"record_id":"b-{0}-{1}","job_id":"bench-{0}-{1}","operation":"addition",)"
                 R"("a":{2},"b":{3},"result":{4},"mechanism":"http","worker":"addition_worker",)"
-                R"("instance":"calcmesh-bench","cluster":"bench","node":"bench"}})",
-                nonce_, number, input.a, input.b, input.a + input.b, i > 0 ? "," : "");
+                R"("instance":"calcmesh-bench","cluster":"bench","node":"bench",)"
+                R"("received_at":"{6}","completed_at":"{6}"}})",
+                nonce_, number, input.a, input.b, input.a + input.b, i > 0 ? "," : "", now);
         }
         if (count > 1) {
             body += ']';

@@ -22,22 +22,15 @@ Task<Result<WorkerResult>> HttpTransport::run(JobInput input,
         co_return response.error();
     }
     const auto status = response.value().status;
-    if (status == 200) {
-        auto result = well_formed_worker_result(response.value().body);
-        if (result && result->input.job_id == input.job_id &&
-            result->input.operation == input.operation) {
-            co_return std::move(*result);
-        }
-    }
     // 200 carries a result, 400 a domain error the worker computed; both have the full form.
-    const auto body = nlohmann::json::parse(response.value().body, nullptr, false);
     if (status == 200 || status == 400) {
-        auto result = worker_result_from_json(body);
+        auto result = read_worker_result(response.value().body);
         if (result && result.value().input.job_id == input.job_id &&
             result.value().input.operation == input.operation) {
             co_return result;
         }
     }
+    const auto body = nlohmann::json::parse(response.value().body, nullptr, false);
     std::string detail = "HTTP " + std::to_string(status);
     if (body.is_object() && body.contains("error") && body["error"].is_object() &&
         body["error"].value("message", "") != "") {

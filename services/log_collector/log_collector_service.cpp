@@ -73,9 +73,8 @@ Result<std::vector<StoredLine>> checked_lines(const std::string& text) {
     return lines;
 }
 
-/// Reads a `/save_log` body: well-formed records, the workers' batches, with the fast reader;
-/// anything else with checked_lines. A record without record_id or timestamps gets them here
-/// as stored_line gives them.
+/// Reads a `/save_log` body: complete records, the workers' batches, with the fast reader;
+/// anything else with checked_lines.
 Result<std::vector<StoredLine>> read_lines(const std::string& text) {
     auto records = well_formed_log_records(text);
     if (!records) {
@@ -83,19 +82,7 @@ Result<std::vector<StoredLine>> read_lines(const std::string& text) {
     }
     std::vector<StoredLine> lines;
     lines.reserve(records->size());
-    std::string now;  // formatted only if a timestamp is missing
-    for (auto& record : *records) {
-        if (record.record_id.empty()) {
-            record.record_id = new_id("r-");
-        }
-        for (auto* time : {&record.received_at, &record.completed_at}) {
-            if (time->empty()) {
-                if (now.empty()) {
-                    now = format_time(std::chrono::system_clock::now());
-                }
-                *time = now;
-            }
-        }
+    for (const auto& record : *records) {
         lines.push_back({record.record_id, log_line(record)});
     }
     return lines;

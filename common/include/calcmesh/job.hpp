@@ -101,11 +101,12 @@ std::optional<WorkerResult> well_formed_worker_result(std::string_view text);
 std::optional<ResultMessage> well_formed_result_message(std::string_view text);
 std::optional<JobRequestMessage> well_formed_job_request(std::string_view text);
 
-/// Reads a Kafka message's text: with the fast reader if it can, else with the parser above.
+/// Reads a message's text: with the fast reader if it can, else with the parser above.
+Result<WorkerResult> read_worker_result(std::string_view text);
 Result<ResultMessage> read_result_message(std::string_view text);
 Result<JobRequestMessage> read_job_request(std::string_view text);
-/// The records of a `/save_log` body: one record or an array of them. record_id and the
-/// timestamps may be absent, and are then left empty for the caller to fill.
+/// The records of a `/save_log` body: one record or an array of them, each complete (with its
+/// record_id and both timestamps, as workers send them).
 std::optional<std::vector<LogRecord>> well_formed_log_records(std::string_view text);
 
 /// Reads a JSON integer field of 64-bit signed range, naming `field` in the error.
