@@ -210,25 +210,31 @@ std::optional<JobRequestMessage> well_formed_job_request(std::string_view text) 
     return request;
 }
 
-Result<WorkerResult> read_worker_result(std::string_view text) {
-    if (auto result = well_formed_worker_result(text)) {
-        return std::move(*result);
+namespace {
+
+/// `fast(text)` if it reads the message, else `full` on nlohmann's parse of it.
+template <class Message>
+Result<Message> read_message(std::string_view text,
+                             std::optional<Message> (*fast)(std::string_view),
+                             Result<Message> (*full)(const nlohmann::json&)) {
+    if (auto message = fast(text)) {
+        return std::move(*message);
     }
-    return worker_result_from_json(nlohmann::json::parse(text, nullptr, false));
+    return full(nlohmann::json::parse(text, nullptr, false));
+}
+
+}  // namespace
+
+Result<WorkerResult> read_worker_result(std::string_view text) {
+    return read_message(text, &well_formed_worker_result, &worker_result_from_json);
 }
 
 Result<ResultMessage> read_result_message(std::string_view text) {
-    if (auto message = well_formed_result_message(text)) {
-        return std::move(*message);
-    }
-    return result_message_from_json(nlohmann::json::parse(text, nullptr, false));
+    return read_message(text, &well_formed_result_message, &result_message_from_json);
 }
 
 Result<JobRequestMessage> read_job_request(std::string_view text) {
-    if (auto request = well_formed_job_request(text)) {
-        return std::move(*request);
-    }
-    return job_request_from_json(nlohmann::json::parse(text, nullptr, false));
+    return read_message(text, &well_formed_job_request, &job_request_from_json);
 }
 
 std::optional<std::vector<LogRecord>> well_formed_log_records(std::string_view text) {
