@@ -1,8 +1,10 @@
 #include "calcmesh/service.hpp"
 
+#include <sched.h>
 #include <spdlog/sinks/base_sink.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -37,7 +39,11 @@ void write_port_file(const std::string& path, unsigned short port) {
 void CommonConfig::add_to(ConfigParser& parser) {
     parser.add("listen-address", listen_address, "Address to listen on");
     parser.add("port", port, "TCP port to listen on (0 picks a free one)");
-    parser.add("threads", threads, "Event-loop threads")->check(CLI::Range(1u, 64u));
+    parser
+        .add("threads", threads,
+             "Event-loop threads; 0: one per CPU this process may use (its CPU affinity and "
+             "cgroup CPU limit)")
+        ->check(CLI::Range(0u, 64u));
     parser
         .add("http-pipeline-depth", http_pipeline_depth,
              "Requests to one upstream that may share a connection at once (HTTP/1.1 "
@@ -66,6 +72,52 @@ void CommonConfig::resolve_defaults(const std::string& service) {
     if (instance.empty()) {
         instance = service + "-" + host_name() + "-" + std::to_string(getpid());
     }
+    if (threads == 0) {
+        // A loop per core: a request on one loop does not wait while another loop's thread
+        // holds the CPU, and a busy service uses every core it is given.
+        threads = std::min(usable_cpus(), 64u);
+    }
+}
+
+unsigned cpus_within_limit(unsigned cpus, std::string_view cpu_max) {
+    long long quota = 0;
+    long long period = 0;
+    const std::string text(cpu_max);
+    if (std::sscanf(text.c_str(), "%lld %lld", &quota, &period) != 2 || quota <= 0 || period <= 0) {
+        return cpus;  // "max <period>": no limit
+    }
+    const auto limit = static_cast<unsigned>(std::max(1LL, (quota + period - 1) / period));
+    return std::min(cpus, limit);
+}
+
+unsigned usable_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    unsigned cpus = sched_getaffinity(0, sizeof set, &set) == 0
+                        ? static_cast<unsigned>(CPU_COUNT(&set))
+                        : std::max(1u, std::thread::hardware_concurrency());
+    // The process's cgroup v2 path is the "0::" line of /proc/self/cgroup; a limit may be set
+    // on it or on any parent.
+    std::ifstream membership("/proc/self/cgroup");
+    std::string line;
+    while (std::getline(membership, line)) {
+        if (!line.starts_with("0::")) {
+            continue;
+        }
+        const std::filesystem::path root = "/sys/fs/cgroup";
+        const auto own = std::filesystem::path(line.substr(3)).relative_path();
+        for (auto group = own.empty() ? root : root / own;; group = group.parent_path()) {
+            std::ifstream limit(group / "cpu.max");
+            std::string cpu_max;
+            if (std::getline(limit, cpu_max)) {
+                cpus = cpus_within_limit(cpus, cpu_max);
+            }
+            if (group == root || !group.has_relative_path()) {
+                break;
+            }
+        }
+    }
+    return std::max(1u, cpus);
 }
 
 namespace {

@@ -92,9 +92,6 @@ Result<std::vector<StoredLine>> read_lines(const std::string& text) {
 
 void LogCollectorConfig::add_to(ConfigParser& parser) {
     common.port = 8082;
-    // Two loops: with many writers, the requests that one fdatasync released are read and
-    // parsed on both cores while the next fdatasync runs, instead of one after the other.
-    common.threads = 2;
     common.add_to(parser);
     parser.add("data-dir", data_dir, "Directory of the log file (a persistent volume)");
     parser

@@ -6,6 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,7 +22,7 @@ namespace calcmesh {
 struct CommonConfig {
     std::string listen_address = "127.0.0.1";
     unsigned short port = 0;
-    unsigned threads = 1;
+    unsigned threads = 0;               ///< 0: one per usable CPU (see usable_cpus)
     unsigned http_pipeline_depth = 16;  ///< requests one outgoing connection may carry at once
     unsigned max_connections = 1024;    ///< open incoming connections per thread
     std::string cluster = "local";
@@ -38,6 +39,15 @@ struct CommonConfig {
     /// Fills the defaults that depend on the machine.
     void resolve_defaults(const std::string& service);
 };
+
+/// The CPUs this process may use: those of its CPU affinity, capped by the CPU limit of its
+/// cgroup (v2 `cpu.max` of its own cgroup and of every parent; a container's
+/// `resources.limits.cpu`), rounded up; at least 1.
+unsigned usable_cpus();
+
+/// `cpus` capped by a cgroup v2 `cpu.max` text, "<quota> <period>" in microseconds, rounded up
+/// to whole CPUs; `cpus` unchanged when the text is "max <period>" or not a limit.
+unsigned cpus_within_limit(unsigned cpus, std::string_view cpu_max);
 
 /// Whether a service can serve, and the state of each dependency, for `GET /readyz`.
 struct Readiness {
