@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local Kafka broker of scripts/kafka-broker, end to end: it starts on a free port, a topic
-# made with Kafka's own admin tool carries a message from kcat to kcat, topics are not created
-# by clients, and stop ends the broker's process cleanly.
+# made with `kafka-broker topics` (Kafka's own admin tool) carries a message from kcat to kcat,
+# topics are not created by clients, and stop ends the broker's process cleanly.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,9 +28,18 @@ pid=$(<"$dir/broker.pid")
 bootstrap=127.0.0.1:$(<"$dir/broker.port")
 
 topic=kafka_broker_test_$$
-java -XX:-UsePerfData -XX:TieredStopAtLevel=1 -cp "$root/.deps/kafka/libs/*" \
-    org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
-    --create --topic "$topic" --partitions 2
+"$broker" topics --data-dir "$dir" --topics "$topic" --partitions 2
+partition_count=$(kcat -b "$bootstrap" -L -t "$topic" | grep -c 'partition [0-9]')
+[[ $partition_count == 2 ]] || fail "topic $topic has $partition_count partitions, expected 2"
+# Asking again for a topic that exists leaves it as it is.
+"$broker" topics --data-dir "$dir" --topics "$topic" --partitions 5 >/dev/null ||
+    fail "topics failed for the existing topic $topic"
+partition_count=$(kcat -b "$bootstrap" -L -t "$topic" | grep -c 'partition [0-9]')
+[[ $partition_count == 2 ]] || fail "topic $topic changed to $partition_count partitions"
+if error=$("$broker" topics --data-dir "$dir" --topics "$topic" --partitions x 2>&1); then
+    fail "topics took --partitions x"
+fi
+[[ $error == *"--partitions must be a whole number"* ]] || fail "unclear error for --partitions x: $error"
 
 key=job-$RANDOM
 value="{\"job_id\":\"$key\",\"sent\":\"$(date +%s%N)\"}"
