@@ -91,7 +91,18 @@ Task<Router::Dispatched> Router::dispatch(Request request) const {
 /// connection's own io_context thread, except for the list membership.
 struct HttpServer::Connection {
     beast::tcp_stream* stream = nullptr;
+    Listener* listener = nullptr;
     bool busy = false;
+};
+
+/// The acceptor of one io_context and the connections it opened, all on that io_context's
+/// thread.
+struct HttpServer::Listener {
+    explicit Listener(net::io_context& context) : acceptor(context), wake(context) {}
+    tcp::acceptor acceptor;
+    std::size_t open = 0;
+    bool waiting = false;    ///< for a connection to turn idle or close, at the cap
+    net::steady_timer wake;  ///< cancelled to end that wait
 };
 
 struct HttpServer::RouteMetrics {
@@ -118,19 +129,20 @@ void HttpServer::start(const std::vector<net::io_context*>& contexts) {
     const auto address = net::ip::make_address(options_.address);
     unsigned short port = options_.port;
     for (auto* context : contexts) {
-        auto acceptor = std::make_shared<tcp::acceptor>(*context);
+        auto listener = std::make_shared<Listener>(*context);
+        auto& acceptor = listener->acceptor;
         const tcp::endpoint endpoint{address, port};
-        acceptor->open(endpoint.protocol());
-        acceptor->set_option(net::socket_base::reuse_address(true));
-        acceptor->set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
-        acceptor->bind(endpoint);
-        acceptor->listen(net::socket_base::max_listen_connections);
-        port = acceptor->local_endpoint().port();
-        acceptors_.push_back(acceptor);
+        acceptor.open(endpoint.protocol());
+        acceptor.set_option(net::socket_base::reuse_address(true));
+        acceptor.set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+        acceptor.bind(endpoint);
+        acceptor.listen(net::socket_base::max_listen_connections);
+        port = acceptor.local_endpoint().port();
+        listeners_.push_back(listener);
     }
     port_ = port;
-    for (auto& acceptor : acceptors_) {
-        net::co_spawn(acceptor->get_executor(), accept_loop(acceptor), net::detached);
+    for (auto& listener : listeners_) {
+        net::co_spawn(listener->acceptor.get_executor(), accept_loop(listener), net::detached);
     }
 }
 
@@ -138,10 +150,11 @@ void HttpServer::stop_accepting() {
     if (stopping_.exchange(true)) {
         return;
     }
-    for (auto& acceptor : acceptors_) {
-        net::post(acceptor->get_executor(), [acceptor] {
+    for (auto& listener : listeners_) {
+        net::post(listener->acceptor.get_executor(), [listener] {
             boost::system::error_code ignored;
-            acceptor->close(ignored);
+            listener->acceptor.close(ignored);
+            listener->wake.cancel();
         });
     }
     std::lock_guard lock(connections_mutex_);
@@ -173,20 +186,15 @@ void HttpServer::close_one_idle(const net::any_io_executor& executor) {
     }
 }
 
-Task<void> HttpServer::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
-    // The connections of this listener, all on its io_context's one thread.
-    struct Open {
-        explicit Open(const net::any_io_executor& executor) : closed(executor) {}
-        std::size_t count = 0;
-        net::steady_timer closed;  ///< cancelled when a connection closes
-    };
-    const auto open = std::make_shared<Open>(acceptor->get_executor());
+Task<void> HttpServer::accept_loop(std::shared_ptr<Listener> listener) {
+    auto& acceptor = listener->acceptor;
+    const auto executor = acceptor.get_executor();
     while (!stopping_) {
         boost::system::error_code ec;
         tcp::socket socket =
-            co_await acceptor->async_accept(net::redirect_error(net::use_awaitable, ec));
+            co_await acceptor.async_accept(net::redirect_error(net::use_awaitable, ec));
         if (ec) {
-            if (ec == net::error::operation_aborted || !acceptor->is_open()) {
+            if (ec == net::error::operation_aborted || !acceptor.is_open()) {
                 break;
             }
             spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
@@ -194,20 +202,22 @@ Task<void> HttpServer::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
         }
         // Past the cap a new client comes first: an idle kept-alive connection is closed, as
         // HTTP clients must expect. While every connection is busy, the new one waits (and
-        // the ones behind it in the kernel's accept queue).
-        while (open->count >= options_.max_connections && !stopping_) {
-            close_one_idle(acceptor->get_executor());
-            open->closed.expires_after(std::chrono::milliseconds(50));
-            co_await open->closed.async_wait(net::redirect_error(net::use_awaitable, ec));
+        // the ones behind it in the kernel's accept queue) until one turns idle or closes.
+        while (listener->open >= options_.max_connections && !stopping_) {
+            close_one_idle(executor);
+            listener->waiting = true;
+            listener->wake.expires_at(std::chrono::steady_clock::time_point::max());
+            co_await listener->wake.async_wait(net::redirect_error(net::use_awaitable, ec));
+            listener->waiting = false;
         }
         if (stopping_) {
             break;
         }
-        ++open->count;
-        net::co_spawn(acceptor->get_executor(), serve(std::move(socket)),
-                      [open](const std::exception_ptr&) {
-                          --open->count;
-                          open->closed.cancel();
+        ++listener->open;
+        net::co_spawn(executor, serve(std::move(socket), listener),
+                      [listener](const std::exception_ptr&) {
+                          --listener->open;
+                          listener->wake.cancel();
                       });
     }
 }
@@ -256,6 +266,9 @@ Task<void> HttpServer::flush(beast::tcp_stream& stream, Connection& connection, 
     in_flight_ -= held.requests;
     held = {};
     connection.busy = false;
+    if (connection.listener->waiting) {
+        connection.listener->wake.cancel();  // a new client waits for an idle connection
+    }
 }
 
 Task<void> HttpServer::read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
@@ -299,7 +312,7 @@ Task<void> HttpServer::read_request(beast::tcp_stream& stream, beast::flat_buffe
     }
 }
 
-Task<void> HttpServer::serve(tcp::socket socket) {
+Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> listener) {
     boost::system::error_code ec;
     const auto peer = socket.remote_endpoint(ec);
     const std::string remote =
@@ -309,6 +322,7 @@ Task<void> HttpServer::serve(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     Connection connection;
     connection.stream = &stream;
+    connection.listener = listener.get();
     {
         std::lock_guard lock(connections_mutex_);
         connections_.push_back(&connection);

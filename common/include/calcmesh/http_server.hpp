@@ -58,7 +58,8 @@ struct HttpServerOptions {
     std::size_t body_limit = 64 * 1024;  ///< larger bodies get 413
     std::chrono::milliseconds idle_timeout{60'000};
     /// Open connections per io_context. Past it, an idle kept-alive connection is closed to
-    /// make room, and while every one is busy new ones wait in the kernel's accept queue. Each
+    /// make room, and while every one is busy new ones wait in the kernel's accept queue
+    /// until one turns idle or closes. Each
     /// costs about 9 KiB while open: a client that keeps thousands of connections (an
     /// open-loop load generator while answers lag) would otherwise grow the memory.
     std::size_t max_connections = 1024;
@@ -90,12 +91,13 @@ class HttpServer {
 
   private:
     struct Connection;
+    struct Listener;
     struct RouteMetrics;
-    Task<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
+    Task<void> accept_loop(std::shared_ptr<Listener> listener);
     /// Closes the oldest idle connection running on `executor`, if there is one.
     void close_one_idle(const net::any_io_executor& executor);
     struct Held;
-    Task<void> serve(tcp::socket socket);
+    Task<void> serve(tcp::socket socket, std::shared_ptr<Listener> listener);
     /// Reads the next request into `parser`, from the bytes already in `buffer` if they hold
     /// it, and otherwise writes the held answers before waiting for more.
     Task<void> read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
@@ -113,7 +115,7 @@ class HttpServer {
     unsigned short port_ = 0;
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> in_flight_{0};
-    std::vector<std::shared_ptr<tcp::acceptor>> acceptors_;
+    std::vector<std::shared_ptr<Listener>> listeners_;
     std::mutex connections_mutex_;
     std::list<Connection*> connections_;
 };
