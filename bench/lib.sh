@@ -32,6 +32,10 @@ cpu_ticks() {
     done
 }
 
+# cpu_stat: "BUSY TOTAL" ticks of the whole machine from /proc/stat (busy: outside idle and
+# I/O wait).
+cpu_stat() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+
 # quoted WORD...: the words as one command line that a shell reads back as the same words.
 quoted() {
     local word line=''
@@ -45,19 +49,23 @@ quoted() {
 # bench NAME ARGS...: runs `calcmesh bench ARGS --json`, keeps the report in $OUT/NAME.json and
 # the command in $OUT/NAME.cmd, and prints one line of figures. Fails if the bench refuses.
 # With SERVICES="NAME=PID ...", also writes $OUT/NAME.cpu.json: the CPU time each process (and
-# the bench itself) spent per right answer, in microseconds, over the whole run.
+# the bench itself) spent per right answer, in microseconds, over the whole run. Always writes
+# $OUT/NAME.busy: the share of the machine's CPU time that was busy during the run.
 bench() {
     local name=$1
     shift
     local -a command=(calcmesh bench "$@" --warmup "$WARMUP" --duration "$DURATION" --quiet --json)
     quoted "${command[@]}" >"$OUT/$name.cmd"
-    local before TIMEFORMAT='%U %S'
+    local before stat_before TIMEFORMAT='%U %S'
     before=$(cpu_ticks)
+    stat_before=$(cpu_stat)
     if ! { time "$CALCMESH" "${command[@]:1}" >"$OUT/$name.json" 2>"$OUT/$name.err"; } 2>"$OUT/$name.time"; then
         cat "$OUT/$name.err" >&2
         echo "bench: $name failed: ${command[*]}" >&2
         return 1
     fi
+    echo "$stat_before $(cpu_stat)" | awk '{ printf "%.3f\n", ($4 > $2 ? ($3 - $1) / ($4 - $2) : 0) }' \
+        >"$OUT/$name.busy"
     if [[ -n ${SERVICES:-} ]]; then
         local answers
         answers=$(jq .ok_with_warmup "$OUT/$name.json")
