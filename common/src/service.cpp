@@ -73,8 +73,8 @@ void CommonConfig::resolve_defaults(const std::string& service) {
         instance = service + "-" + host_name() + "-" + std::to_string(getpid());
     }
     if (threads == 0) {
-        // A loop per core: a request on one loop does not wait while another loop's thread
-        // holds the CPU, and a busy service uses every core it is given.
+        // A loop per core: a busy service uses every core it is given, and while one loop's
+        // thread waits for a core, the requests on the other loops go on.
         threads = std::min(usable_cpus(), 64u);
     }
 }
