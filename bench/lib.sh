@@ -13,6 +13,8 @@
 set -euo pipefail
 
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/stats.sh
+source "$bench_root/bench/stats.sh"
 CALCMESH=${CALCMESH:-$bench_root/build/release/bin/calcmesh}
 OUT=${OUT:-$bench_root/bench/out}
 SUBMITTER_URL=${SUBMITTER_URL:-http://127.0.0.1:8080}
@@ -31,10 +33,6 @@ cpu_ticks() {
         echo "${pair%%=*} $(awk '{ print $14 + $15 }' "/proc/${pair#*=}/stat")"
     done
 }
-
-# cpu_stat: "BUSY TOTAL" ticks of the whole machine from /proc/stat (busy: outside idle and
-# I/O wait).
-cpu_stat() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 
 # quoted WORD...: the words as one command line that a shell reads back as the same words.
 quoted() {
@@ -82,15 +80,6 @@ bench() {
 
 # figure NAME JQ-PATH: one number from a report, e.g. `figure healthz-1 .throughput_rps`.
 figure() { jq -r "$2" "$OUT/$1.json"; }
-
-# ratio A B: A / B with 3 decimals.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
-
-# median X...: the median of numbers.
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-
-# spread X...: "min–max" of numbers.
-spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }
 
 # log_batches URL: "RECORDS REQUESTS" that the log_collector at URL has stored and answered
 # on /save_log since it started, from its metrics.
