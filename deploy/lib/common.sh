@@ -5,11 +5,23 @@
 # --dry-run, only prints it. Under --dry-run nothing is queried either: the scripts print the
 # commands of a run that starts from nothing.
 
+deploy_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo_dir=$(cd "$deploy_dir/.." && pwd)
+
+# The version of a module that a wrapper module of deploy/kind/go requires: each go.mod there is
+# the one place where the kit pins a version (deploy/images builds from them; the minikube path
+# installs the same releases).
+pinned_version() {
+    sed -n -E "s#^(require)?[[:space:]]*$2 (v[^ ]+)( // indirect)?\$#\2#p" "$deploy_dir/kind/go/$1/go.mod" |
+        head -n 1
+}
 # Cilium 1.19 is the last release with Kafka-aware L7 policy rules (deprecated in 1.19, removed
 # in 1.20), which the policy demonstration uses; 1.19.5 is the patch release this kit was
 # written against.
-readonly CILIUM_VERSION=1.19.5
-readonly KUBERNETES_VERSION=v1.34.0
+CILIUM_VERSION=$(pinned_version cilium github.com/cilium/cilium)
+readonly CILIUM_VERSION=${CILIUM_VERSION#v}
+KUBERNETES_VERSION=$(pinned_version kubernetes k8s.io/kubernetes)
+readonly KUBERNETES_VERSION
 readonly IMAGE=localhost/calcmesh:0.1.0
 readonly NAMESPACE=calcmesh
 # Name and id of each cluster; also in deploy/cilium/<name>.yaml (checked by calcmesh deploy check).
@@ -18,11 +30,11 @@ readonly CLUSTERS=(c1-client c2-kafka c3a-workers c3b-workers)
 # which native routing (autoDirectNodeRoutes) needs.
 readonly DOCKER_NETWORK=calcmesh
 
-deploy_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-repo_dir=$(cd "$deploy_dir/.." && pwd)
 # Where the scripts keep what they make (the image archive); removed by deploy/down.
 state_dir="$repo_dir/.run/deploy"
 dry_run=0
+# Where the clusters run: minikube (the default) or kind (lib/kind.sh); set by --provider.
+provider=minikube
 
 log() {
     printf '==> %s\n' "$*"
@@ -73,4 +85,31 @@ container_engine() {
     else
         die "needs docker or podman on PATH"
     fi
+}
+
+# Takes `--provider NAME` out of a script's arguments (every script accepts it): sets provider and
+# leaves the other arguments in script_args, for `set -- "${script_args[@]}"`.
+take_provider_option() {
+    script_args=()
+    while (($#)); do
+        case $1 in
+            --provider)
+                (($# >= 2)) || die "--provider needs a value: minikube or kind"
+                provider=$2
+                shift
+                ;;
+            --provider=*) provider=${1#--provider=} ;;
+            *) script_args+=("$1") ;;
+        esac
+        shift
+    done
+}
+
+# Loads what the chosen provider needs; fails on an unknown one.
+use_provider() {
+    case $provider in
+        minikube) ;;
+        kind) source "$(dirname "${BASH_SOURCE[0]}")/kind.sh" ;;
+        *) die "--provider must be minikube or kind, not '$provider'" ;;
+    esac
 }

@@ -89,14 +89,14 @@ MUTATIONS = [
                              "    service.cilium.io/global: \"true\"\n"),
      "service.cilium.io/affinity: \"none\" drops every remote backend"),
     ("overlapping pod CIDRs", "cilium/c2-kafka.yaml",
-     lambda t: t.replace("[10.2.0.0/16]", "[10.1.128.0/17]"),
-     "10.1.128.0/17 overlaps 10.1.0.0/16 of c1-client"),
+     lambda t: t.replace("[198.18.144.0/20]", "[198.18.136.0/21]"),
+     "198.18.136.0/21 overlaps 198.18.128.0/20 of c1-client"),
     ("duplicate cluster id", "cilium/c3b-workers.yaml",
      lambda t: t.replace("id: 4", "id: 3"),
      "cluster.id: 3 is also the id of c3a-workers"),
     ("native routing CIDR too small", "cilium/datapath-native.yaml",
-     lambda t: t.replace("10.0.0.0/13", "10.0.0.0/15"),
-     "ipv4NativeRoutingCIDR: 10.0.0.0/15 does not cover 10.2.0.0/16 of c2-kafka"),
+     lambda t: t.replace("198.18.128.0/18", "198.18.128.0/20"),
+     "ipv4NativeRoutingCIDR: 198.18.128.0/20 does not cover 198.18.144.0/20 of c2-kafka"),
 ]
 
 
