@@ -517,6 +517,81 @@ TEST(ServicesOutage, WorkerRecordsSurviveALogCollectorOutage) {
     EXPECT_EQ(records.size(), 1 + during.size()) << "each record is stored once";
 }
 
+/// One request, as it goes on the wire, that asks the service to close the connection after
+/// its answer.
+std::string raw_request(const std::string& request_line, const std::string& content_type = "",
+                        const std::string& body = "") {
+    std::string text = request_line + "\r\nHost: x\r\nConnection: close\r\n";
+    if (!content_type.empty()) {
+        text += "Content-Type: " + content_type + "\r\n";
+    }
+    return text + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+/// Sends `request` on a fresh connection and returns what the service sent until it closed
+/// the connection.
+std::string exchange(unsigned short port, const std::string& request) {
+    net::io_context context;
+    tcp::socket socket(context);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    net::write(socket, net::buffer(request));
+    std::string reply;
+    boost::system::error_code ec;
+    net::read(socket, net::dynamic_buffer(reply), ec);
+    return reply;
+}
+
+TEST(ServicesShutdown, RequestsWithBytesThatAreNotUtf8AreAnsweredAndDoNotHoldTheDrain) {
+    // Valid requests with a byte flipped or inserted, as a fuzzer makes them: the error answers
+    // quote the path or a value. Such a request used to end its connection unanswered and to
+    // count as in flight for good, so that SIGTERM waited out the whole shutdown timeout.
+    System system("not-utf8");
+    auto& worker = system.worker(Operation::addition);
+    struct Case {
+        std::string what;
+        ServiceProcess& service;
+        std::string request;
+        std::string status;
+    };
+    const std::vector<Case> cases = {
+        {"job_submitter, 0xf5 in the path", system.submitter(),
+         raw_request("POST /s\xf5"
+                     "bmit HTTP/1.1",
+                     "application/json", R"({"operation":"add","a":1,"b":2})"),
+         "404"},
+        {"job_submitter, %FF in a form field", system.submitter(),
+         raw_request("POST /submit HTTP/1.1", "application/x-www-form-urlencoded",
+                     "operation=%FF&a=1&b=2"),
+         "400"},
+        {"help_page, 0xff in the path", system.help(), raw_request("GET /\xff HTTP/1.1"), "404"},
+        {"log_collector, 0xc7 in the path", *system.collector(),
+         raw_request("POST /save_lo\xc7"
+                     "g HTTP/1.1",
+                     "application/json", "[]"),
+         "404"},
+        {"log_collector, %FF in a query value", *system.collector(),
+         raw_request("GET /logs?operation=%FF HTTP/1.1"), "400"},
+        {"addition_worker, 0x81 in a query value", worker,
+         raw_request("GET /compute?a=7\x81&b=2 HTTP/1.1"), "400"},
+        {"addition_worker, 0xad in the path", worker,
+         raw_request("GET /\xad"
+                     "compute?a=7&b=2 HTTP/1.1"),
+         "404"},
+    };
+    for (const auto& c : cases) {
+        const auto reply = exchange(c.service.port(), c.request);
+        EXPECT_EQ(reply.rfind("HTTP/1.1 " + c.status, 0), 0u) << c.what << ": " << reply;
+    }
+    for (auto* service : {&system.submitter(), &system.help(), system.collector().get(), &worker}) {
+        const auto started = std::chrono::steady_clock::now();
+        EXPECT_EQ(service->stop(), 0);
+        const auto took = std::chrono::steady_clock::now() - started;
+        const auto output = service->output();
+        EXPECT_LT(took, std::chrono::seconds(3)) << "the drain waits for nothing:\n" << output;
+        EXPECT_EQ(output.find("event=drain_timeout"), std::string::npos) << output;
+    }
+}
+
 TEST(ServicesLogShipping, AFullBatchGoesAtOnceAndAPartialOneAfterTheLinger) {
     TempDir dir("log-batches");
     ServiceProcess collector("log_collector", {"--data-dir", (dir.path() / "data").string()},

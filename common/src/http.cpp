@@ -126,7 +126,11 @@ Response text_response(unsigned status, std::string body, std::string_view conte
 }
 
 Response json_response(unsigned status, const nlohmann::json& body) {
-    return json_text_response(status, body.dump());
+    // Error messages quote the request (its path, a query value), whose bytes need not be
+    // UTF-8. The strict default throws on them, which left the request unanswered; U+FFFD in
+    // their place keeps the answer valid JSON.
+    return json_text_response(status,
+                              body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 Response json_text_response(unsigned status, std::string body) {

@@ -3,12 +3,12 @@
 #include "calcmesh/http_client.hpp"
 
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <thread>
 
 #include "calcmesh/http_server.hpp"
+#include "loopback_connection.hpp"
 
 namespace calcmesh {
 namespace {
@@ -228,38 +228,12 @@ TEST(HttpPipelining, RequestsToAPeerThatNeverAnswersTimeOut) {
 }
 
 /// A blocking loopback connection that sends one keep-alive GET /echo when opened.
-class RawConnection {
+class RawConnection : public testing::LoopbackConnection {
   public:
-    explicit RawConnection(unsigned short port, std::string_view query = "n=7") {
-        socket_.connect({net::ip::make_address("127.0.0.1"), port});
-        net::write(socket_,
-                   net::buffer("GET /echo?" + std::string(query) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    explicit RawConnection(unsigned short port, std::string_view query = "n=7")
+        : LoopbackConnection(port) {
+        send("GET /echo?" + std::string(query) + " HTTP/1.1\r\nHost: x\r\n\r\n");
     }
-    /// Whether the answer, or the end of the connection, arrives within `wait`.
-    bool readable_within(std::chrono::milliseconds wait) {
-        pollfd readable{socket_.native_handle(), POLLIN, 0};
-        return ::poll(&readable, 1, static_cast<int>(wait.count())) == 1;
-    }
-    /// What the server sent, if it closed the connection within `wait`.
-    std::optional<std::string> read_until_closed(std::chrono::milliseconds wait) {
-        const auto deadline = std::chrono::steady_clock::now() + wait;
-        std::string text;
-        while (readable_within(std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now()))) {
-            std::array<char, 4096> chunk{};
-            boost::system::error_code ec;
-            const auto read = socket_.read_some(net::buffer(chunk), ec);
-            if (ec) {
-                return text;
-            }
-            text.append(chunk.data(), read);
-        }
-        return std::nullopt;
-    }
-
-  private:
-    net::io_context context_;
-    tcp::socket socket_{context_};
 };
 
 TEST(HttpServerLimits, PastTheCapAnIdleConnectionMakesRoomForANewOne) {

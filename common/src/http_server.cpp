@@ -4,6 +4,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <exception>
+#include <list>
+#include <utility>
 
 namespace calcmesh {
 
@@ -87,22 +90,36 @@ Task<Router::Dispatched> Router::dispatch(Request request) const {
 
 // ---- HttpServer --------------------------------------------------------------------------------
 
-/// A live connection, so that `stop_accepting` can close the idle ones. Touched only on the
-/// connection's own io_context thread, except for the list membership.
-struct HttpServer::Connection {
-    beast::tcp_stream* stream = nullptr;
-    Listener* listener = nullptr;
-    bool busy = false;
-};
-
 /// The acceptor of one io_context and the connections it opened, all on that io_context's
-/// thread.
+/// thread. Each connection's coroutine holds its listener, so that what a connection does as it
+/// ends (leave the list, stop counting its requests) stays valid when its io_context destroys
+/// it after the server is gone, as a service's loops do at exit.
 struct HttpServer::Listener {
     explicit Listener(net::io_context& context) : acceptor(context), wake(context) {}
     tcp::acceptor acceptor;
     std::size_t open = 0;
-    bool waiting = false;    ///< for a connection to turn idle or close, at the cap
-    net::steady_timer wake;  ///< cancelled to end that wait
+    bool waiting = false;                ///< for a connection to turn idle or close, at the cap
+    net::steady_timer wake;              ///< cancelled to end that wait
+    std::list<Connection*> connections;  ///< the open ones, oldest first
+    /// Requests read whose answers are not written yet; `in_flight()` reads it from any thread.
+    std::atomic<std::size_t> in_flight{0};
+};
+
+/// A live connection, so that `stop_accepting` can close the idle ones. Touched only on its
+/// io_context's thread. It is in its listener's list exactly as long as it exists, however
+/// `serve` ends (an exception included): the list must never hold a connection that is gone.
+struct HttpServer::Connection {
+    Connection(beast::tcp_stream& stream, Listener& listener)
+        : stream(&stream), listener(&listener) {
+        listener.connections.push_back(this);
+    }
+    ~Connection() { listener->connections.remove(this); }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    beast::tcp_stream* stream;
+    Listener* listener;
+    bool busy = false;
 };
 
 struct HttpServer::RouteMetrics {
@@ -151,40 +168,54 @@ void HttpServer::stop_accepting() {
         return;
     }
     for (auto& listener : listeners_) {
+        // On the listener's thread, where its connections run.
         net::post(listener->acceptor.get_executor(), [listener] {
             boost::system::error_code ignored;
             listener->acceptor.close(ignored);
             listener->wake.cancel();
-        });
-    }
-    std::lock_guard lock(connections_mutex_);
-    for (auto* connection : connections_) {
-        // The connection lives until its coroutine ends, which happens on the same thread
-        // after it unregisters; the stream pointer is cleared then.
-        auto executor = connection->stream->get_executor();
-        net::post(executor, [this, connection] {
-            std::lock_guard lock(connections_mutex_);
-            if (std::find(connections_.begin(), connections_.end(), connection) !=
-                    connections_.end() &&
-                !connection->busy) {
-                connection->stream->cancel();
+            for (auto* connection : listener->connections) {
+                if (!connection->busy) {
+                    connection->stream->cancel();
+                }
             }
         });
     }
 }
 
-void HttpServer::close_one_idle(const net::any_io_executor& executor) {
-    std::lock_guard lock(connections_mutex_);
-    // The oldest first. Connections of this executor run on the calling thread, so their
-    // state can be read here.
-    for (auto* connection : connections_) {
-        if (!connection->busy && connection->stream->get_executor() == executor) {
+std::size_t HttpServer::in_flight() const {
+    std::size_t total = 0;
+    for (const auto& listener : listeners_) {
+        total += listener->in_flight.load();
+    }
+    return total;
+}
+
+void HttpServer::close_one_idle(Listener& listener) {
+    // The oldest first.
+    for (auto* connection : listener.connections) {
+        if (!connection->busy) {
             connection->busy = true;  // closing: not to be picked again
             connection->stream->cancel();
             return;
         }
     }
 }
+
+namespace {
+
+/// A connection whose coroutine threw ended without answering; handlers must not throw, so
+/// this is a bug to be seen in the log rather than a connection that silently closes.
+void log_connection_failure(const std::exception_ptr& failure) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const std::exception& error) {
+        spdlog::error("event=connection_failed error=\"{}\"", error.what());
+    } catch (...) {
+        spdlog::error("event=connection_failed error=\"unknown exception\"");
+    }
+}
+
+}  // namespace
 
 Task<void> HttpServer::accept_loop(std::shared_ptr<Listener> listener) {
     auto& acceptor = listener->acceptor;
@@ -204,7 +235,7 @@ Task<void> HttpServer::accept_loop(std::shared_ptr<Listener> listener) {
         // HTTP clients must expect. While every connection is busy, the new one waits (and
         // the ones behind it in the kernel's accept queue) until one turns idle or closes.
         while (listener->open >= options_.max_connections && !stopping_) {
-            close_one_idle(executor);
+            close_one_idle(*listener);
             listener->waiting = true;
             listener->wake.expires_at(std::chrono::steady_clock::time_point::max());
             co_await listener->wake.async_wait(net::redirect_error(net::use_awaitable, ec));
@@ -215,9 +246,12 @@ Task<void> HttpServer::accept_loop(std::shared_ptr<Listener> listener) {
         }
         ++listener->open;
         net::co_spawn(executor, serve(std::move(socket), listener),
-                      [listener](const std::exception_ptr&) {
+                      [listener](const std::exception_ptr& failure) {
                           --listener->open;
                           listener->wake.cancel();
+                          if (failure) {
+                              log_connection_failure(failure);
+                          }
                       });
     }
 }
@@ -241,6 +275,30 @@ Task<void> lingering_close(beast::tcp_stream& stream, beast::flat_buffer& buffer
 
 constexpr std::size_t kMaxHeldBytes = 64 * 1024;
 
+/// The requests of one connection that count in its listener's `in_flight`: those read whose
+/// answers are not written yet. They stop counting once their answers are written, or at the
+/// latest when the connection's coroutine ends, whichever way it ends (a failed write, an
+/// exception): a request counted forever would hold every later drain for its whole timeout.
+class InFlight {
+  public:
+    explicit InFlight(std::atomic<std::size_t>& total) : total_(total) {}
+    ~InFlight() { done(); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+
+    void add() {
+        ++count_;
+        ++total_;
+    }
+    /// Their answers are written, or never will be.
+    void done() { total_ -= std::exchange(count_, 0); }
+    std::size_t count() const { return count_; }
+
+  private:
+    std::atomic<std::size_t>& total_;
+    std::size_t count_ = 0;
+};
+
 bool is_parse_error(const boost::system::error_code& ec) {
     return ec.category() == http::make_error_code(http::error::bad_target).category() &&
            ec != http::error::end_of_stream && ec != http::error::partial_message;
@@ -248,23 +306,25 @@ bool is_parse_error(const boost::system::error_code& ec) {
 
 }  // namespace
 
-/// Answers not yet written. Answers to pipelined requests that arrived together go out
-/// together, in one write, once no further whole request waits in the read buffer.
+/// Answers not yet written, and the requests they answer. Answers to pipelined requests that
+/// arrived together go out together, in one write, once no further whole request waits in the
+/// read buffer.
 struct HttpServer::Held {
+    explicit Held(std::atomic<std::size_t>& in_flight) : requests(in_flight) {}
     std::string bytes;
-    std::size_t requests = 0;
+    InFlight requests;  ///< counted from the moment they are read
 };
 
 Task<void> HttpServer::flush(beast::tcp_stream& stream, Connection& connection, Held& held,
                              boost::system::error_code& ec) {
-    if (held.requests == 0) {
+    if (held.requests.count() == 0) {
         co_return;
     }
     stream.expires_after(std::chrono::seconds(30));
     co_await net::async_write(stream, net::buffer(held.bytes),
                               net::redirect_error(net::use_awaitable, ec));
-    in_flight_ -= held.requests;
-    held = {};
+    held.bytes.clear();
+    held.requests.done();
     connection.busy = false;
     if (connection.listener->waiting) {
         connection.listener->wake.cancel();  // a new client waits for an idle connection
@@ -320,15 +380,9 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
     socket.set_option(tcp::no_delay(true), ec);
 
     beast::tcp_stream stream(std::move(socket));
-    Connection connection;
-    connection.stream = &stream;
-    connection.listener = listener.get();
-    {
-        std::lock_guard lock(connections_mutex_);
-        connections_.push_back(&connection);
-    }
+    Connection connection(stream, *listener);
     beast::flat_buffer buffer;
-    Held held;
+    Held held(listener->in_flight);
     while (!stopping_) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(options_.body_limit);
@@ -362,7 +416,7 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
         }
 
         connection.busy = true;
-        ++in_flight_;
+        held.requests.add();
         Request request{parser.release(), {}, {}};
         const auto method = request.message.method();
         const bool keep_alive = request.message.keep_alive() && !stopping_;
@@ -387,7 +441,6 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
                 std::chrono::duration<double, std::milli>(elapsed).count(), remote);
         }
         append_wire(held.bytes, response);
-        ++held.requests;
         if (!response.keep_alive() || held.bytes.size() >= kMaxHeldBytes) {
             co_await flush(stream, connection, held, ec);
             if (ec || !response.keep_alive()) {
@@ -396,10 +449,6 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
         }
     }
     co_await flush(stream, connection, held, ec);
-    {
-        std::lock_guard lock(connections_mutex_);
-        connections_.remove(&connection);
-    }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 

@@ -4,7 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -86,16 +85,16 @@ class HttpServer {
     /// Stops accepting, closes idle connections and lets in-flight requests finish; their
     /// responses carry `Connection: close`. Thread-safe.
     void stop_accepting();
-    /// Requests being handled right now.
-    std::size_t in_flight() const { return in_flight_.load(); }
+    /// Requests being handled right now: read, and their answers not written yet. Thread-safe.
+    std::size_t in_flight() const;
 
   private:
     struct Connection;
     struct Listener;
     struct RouteMetrics;
     Task<void> accept_loop(std::shared_ptr<Listener> listener);
-    /// Closes the oldest idle connection running on `executor`, if there is one.
-    void close_one_idle(const net::any_io_executor& executor);
+    /// Closes the oldest idle connection of `listener`, if there is one.
+    void close_one_idle(Listener& listener);
     struct Held;
     Task<void> serve(tcp::socket socket, std::shared_ptr<Listener> listener);
     /// Reads the next request into `parser`, from the bytes already in `buffer` if they hold
@@ -114,10 +113,7 @@ class HttpServer {
     std::map<std::string, std::unique_ptr<RouteMetrics>> route_metrics_;
     unsigned short port_ = 0;
     std::atomic<bool> stopping_{false};
-    std::atomic<std::size_t> in_flight_{0};
     std::vector<std::shared_ptr<Listener>> listeners_;
-    std::mutex connections_mutex_;
-    std::list<Connection*> connections_;
 };
 
 }  // namespace calcmesh
