@@ -159,8 +159,12 @@ bool kafka_matches(const KafkaRule& rule, const Request& request) {
             return false;
         }
     }
-    return rule.topic.empty() || !kafka_key_has_topics(request.api_key) ||
-           rule.topic == request.topic;
+    if (rule.topic.empty() || !kafka_key_has_topics(request.api_key)) {
+        return true;
+    }
+    // The proxy looks for the rule's topic among the topics it read from the request, and it
+    // reads them for a few keys only: for the other keys that name topics it has none.
+    return kafka_key_topics_read(request.api_key) && rule.topic == request.topic;
 }
 
 std::string join(const std::vector<std::string>& parts, std::string_view separator) {
@@ -261,7 +265,10 @@ SideDecision decide_side(const CompiledPolicy& compiled, std::size_t endpoint, D
     side.verdict = Verdict::rejected;
     side.reason =
         std::string(request.kind == Request::Kind::http ? "HTTP 403 Access denied"
-                                                        : "Kafka TOPIC_AUTHORIZATION_FAILED") +
+                    : kafka_refusal_answered(request.api_key)
+                        ? "Kafka TOPIC_AUTHORIZATION_FAILED"
+                        : "Kafka request dropped without an answer (the proxy does not decode " +
+                              request.api_key + " requests)") +
         ": no L7 rule of " + refs_text(side.rules) + " matches " + request.to_string();
     return side;
 }

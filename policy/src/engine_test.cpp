@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "calcmesh/policy/lint.hpp"
 
 namespace calcmesh::policy {
@@ -285,6 +287,48 @@ TEST(Engine, KafkaRulesFollowRolesAndTopics) {
     EXPECT_TRUE(kafka_operation("nonsense", "t").empty());
 }
 
+TEST(Engine, AKafkaTopicMatchesOnlyRequestsWhoseTopicsTheProxyReads) {
+    // Cilium's proxy counts offsetforleaderepoch and createtopics among the API keys that name
+    // topics, so a rule's topic applies to them, but it reads no topics from their requests.
+    const auto rule = [](const std::string& kafka_rule) {
+        return policies(cnp("broker", R"(  endpointSelector: {matchLabels: {app: server}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: client}}]
+      toPorts:
+        - ports: [{port: "8080", protocol: TCP}]
+          rules:
+            kafka: [)" + kafka_rule + "]"));
+    };
+    const auto epoch = Request::kafka("offsetforleaderepoch", "results");
+    EXPECT_EQ(verdict(rule("{apiKey: offsetforleaderepoch, topic: results}"), kClient, kServer,
+                      8080, epoch),
+              Verdict::rejected)
+        << "the rule's topic is never among the topics read";
+    EXPECT_EQ(verdict(rule("{apiKey: offsetforleaderepoch}"), kClient, kServer, 8080, epoch),
+              Verdict::allowed);
+    EXPECT_EQ(verdict(rule("{apiKey: createtopics, topic: results}"), kClient, kServer, 8080,
+                      Request::kafka("createtopics", "results")),
+              Verdict::rejected);
+    // The topics of produce are read; findcoordinator names no topic, so the topic is ignored.
+    EXPECT_EQ(verdict(rule("{apiKey: produce, topic: results}"), kClient, kServer, 8080,
+                      Request::kafka("produce", "results")),
+              Verdict::allowed);
+    EXPECT_EQ(verdict(rule("{apiKey: findcoordinator, topic: results}"), kClient, kServer, 8080,
+                      Request::kafka("findcoordinator", "")),
+              Verdict::allowed);
+
+    // A refused request the proxy does not decode gets no answer at all.
+    const Inventory inventory = pods();
+    const auto refused =
+        decide(compile(rule("{apiKey: offsetforleaderepoch, topic: results}"), inventory),
+               Peer::of(kClient), Peer::of(kServer), 8080, Protocol::tcp, epoch);
+    EXPECT_NE(refused.sides.back().reason.find("dropped without an answer"), std::string::npos)
+        << refused.sides.back().reason;
+    const auto requests = kafka_operation("offsetforleaderepoch", "results");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].topic, "results") << "the client names the topic all the same";
+}
+
 TEST(Engine, EgressAndIngressMustBothAllow) {
     const auto set = policies(cnp("server", kServerFromClient) +
                               cnp("client", R"(  endpointSelector: {matchLabels: {app: client}}
@@ -310,6 +354,100 @@ TEST(Engine, MapEntriesMergeOnePeerAndPort) {
     EXPECT_EQ(entries[0].port, 8080);
     EXPECT_FALSE(entries[0].l7);  // the L4 allow wins
     EXPECT_EQ(entries[0].rules.size(), 2u);
+}
+
+/// The broker and its clients as the deployment kit runs them, with the labels its policies
+/// select.
+Inventory kafka_clients() {
+    Inventory endpoints = {{.name = "kafka-0",
+                            .cluster = "c2-kafka",
+                            .namespace_ = "calcmesh",
+                            .labels = {{"app.kubernetes.io/name", "kafka"},
+                                       {"statefulset.kubernetes.io/pod-name", "kafka-0"}},
+                            .ports = {{"kafka", 9092, Protocol::tcp}}},
+                           {.name = "job-submitter",
+                            .cluster = "c1-client",
+                            .namespace_ = "calcmesh",
+                            .labels = {{"app.kubernetes.io/name", "job-submitter"}}}};
+    for (const auto& [operation, cluster] :
+         {std::pair{"addition", "c3a-workers"}, std::pair{"subtraction", "c3a-workers"},
+          std::pair{"multiplication", "c3b-workers"}, std::pair{"division", "c3b-workers"}}) {
+        endpoints.push_back(
+            {.name = std::string(operation) + "-worker",
+             .cluster = cluster,
+             .namespace_ = "calcmesh",
+             .labels = {{"app.kubernetes.io/name", std::string(operation) + "-worker"},
+                        {"app.kubernetes.io/component", "worker"}}});
+    }
+    return endpoints;
+}
+
+/// The requests a librdkafka 2.x client sends for the services' use of Kafka
+/// (common/src/kafka.cpp): an idempotent producer of `produced`, and a consumer of `consumed` that
+/// follows the tail (job_submitter) or takes part in a consumer group (the workers).
+std::vector<Request> client_requests(const std::vector<std::string>& produced,
+                                     const std::string& consumed, bool group) {
+    std::vector<Request> requests = {Request::kafka("apiversions", ""),
+                                     Request::kafka("metadata", ""),
+                                     Request::kafka("initproducerid", "")};
+    const auto add = [&](std::vector<Request> more) {
+        requests.insert(requests.end(), more.begin(), more.end());
+    };
+    for (const auto& topic : produced) {
+        add(kafka_operation("produce", topic));
+    }
+    add(kafka_operation("consume", consumed));
+    add(kafka_operation("offsetforleaderepoch", consumed));  // offset validation
+    if (group) {
+        for (const auto* key :
+             {"findcoordinator", "joingroup", "syncgroup", "heartbeat", "leavegroup"}) {
+            requests.push_back(Request::kafka(key, ""));
+        }
+    }
+    return requests;
+}
+
+TEST(KafkaL7Policy, TheKitsFileAllowsEveryRequestTheClientsMake) {
+    const auto loaded = load_policies({std::filesystem::path(CALCMESH_SOURCE_DIR) /
+                                       "deploy/kubernetes/policies/kafka-l7/c2-kafka.yaml"},
+                                      {"c1-client", "c2-kafka", "c3a-workers", "c3b-workers"});
+    for (const auto& finding : loaded.findings) {
+        ADD_FAILURE() << finding.to_string();
+    }
+    const Inventory inventory = kafka_clients();
+    const auto compiled = compile(loaded.set, inventory);
+    struct Client {
+        std::size_t endpoint;
+        std::vector<Request> requests;
+        std::vector<Request> refused;  ///< not an allow-all: others' topics stay closed
+    };
+    std::vector<Client> clients = {
+        {1,
+         client_requests({"addition_requests", "subtraction_requests", "multiplication_requests",
+                          "division_requests"},
+                         "results", false),
+         {Request::kafka("fetch", "addition_requests"), Request::kafka("produce", "results")}}};
+    for (std::size_t worker = 2; worker < inventory.size(); ++worker) {
+        const auto& name = inventory[worker].name;  // "addition-worker"
+        const std::string other = worker == 2 ? "subtraction_requests" : "addition_requests";
+        clients.push_back(
+            {worker,
+             client_requests({"results"}, name.substr(0, name.find('-')) + "_requests", true),
+             {Request::kafka("fetch", other), Request::kafka("produce", other),
+              Request::kafka("fetch", "results")}});
+    }
+    for (const auto& client : clients) {
+        for (const auto& [requests, expected] : {std::pair{&client.requests, Verdict::allowed},
+                                                 std::pair{&client.refused, Verdict::rejected}}) {
+            for (const auto& request : *requests) {
+                const auto decision = decide(compiled, Peer::of(client.endpoint), Peer::of(0), 9092,
+                                             Protocol::tcp, request);
+                EXPECT_EQ(to_string(decision.verdict), to_string(expected))
+                    << inventory[client.endpoint].to_string() << " " << request.to_string() << ": "
+                    << decision.sides.back().reason;
+            }
+        }
+    }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -743,7 +744,8 @@ const std::vector<std::string>& kafka_role_keys(std::string_view role) {
 }
 
 bool kafka_key_has_topics(std::string_view api_key) {
-    // As Cilium's proxy reads them (cilium/proxy proxylib/kafka: isTopicAPIKey).
+    // As Cilium's proxy counts them (cilium/proxy proxylib/kafka/kafkalib: isTopicAPIKey in
+    // policy.go). It reads the topics of only some of them: kafka_key_topics_read.
     static const Keys kTopicKeys = {"produce",
                                     "fetch",
                                     "offsets",
@@ -764,6 +766,35 @@ bool kafka_key_has_topics(std::string_view api_key) {
                                     "describelogdirs",
                                     "createpartitions"};
     return kTopicKeys.contains(lower(api_key));
+}
+
+namespace {
+
+/// The API keys whose requests Cilium's proxy decodes, each with whether it reads their topics.
+const std::map<std::string, bool, std::less<>>& kafka_parsed_keys() {
+    // Source of truth: cilium/proxy proxylib/kafka/kafkalib, ReadRequest and setTopics in
+    // request.go, as in the cilium-envoy that Cilium 1.19.5 runs (built from cilium/proxy's
+    // branch v1.35).
+    // ReadRequest decodes only these requests, and setTopics reads the topics of all but
+    // findcoordinator (its ConsumerMetadataReq names a group). The proxy keeps no other topics.
+    static const std::map<std::string, bool, std::less<>> kParsed = {
+        {"produce", true},          {"fetch", true},        {"offsets", true},
+        {"metadata", true},         {"offsetcommit", true}, {"offsetfetch", true},
+        {"findcoordinator", false},
+    };
+    return kParsed;
+}
+
+}  // namespace
+
+bool kafka_key_topics_read(std::string_view api_key) {
+    const auto& parsed = kafka_parsed_keys();
+    const auto it = parsed.find(lower(api_key));
+    return it != parsed.end() && it->second;
+}
+
+bool kafka_refusal_answered(std::string_view api_key) {
+    return kafka_parsed_keys().contains(lower(api_key));
 }
 
 LoadedPolicies parse_policies(const std::string& file, const std::string& cluster,

@@ -195,7 +195,8 @@ std::vector<Request> kafka_operation(std::string_view operation, const std::stri
 enum class Verdict {
     allowed,     ///< passes; with a request, an L7 rule allowed it
     restricted,  ///< the connection passes, L7 rules decide each request (no request given)
-    rejected,    ///< the connection passes, the request is refused (HTTP 403, Kafka error)
+    rejected,    ///< the connection passes, the request is refused (HTTP 403, Kafka error or
+                 ///< no answer)
     dropped,     ///< packets are dropped (L3/L4): the client times out
 };
 std::string_view to_string(Verdict verdict);
