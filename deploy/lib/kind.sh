@@ -43,6 +43,13 @@ cilium_module_dir() {
     (cd "$deploy_dir/kind/go/cilium" && go list -m -f '{{.Dir}}' github.com/cilium/cilium)
 }
 
+# True when the running kernel's configuration says that OPTION is not set (a kernel that does
+# not publish its configuration is given the benefit of the doubt).
+kernel_lacks() {
+    # grep reads to the end: with -q it would stop early and pipefail report gzip's SIGPIPE.
+    [[ -r /proc/config.gz ]] && gzip -dc /proc/config.gz | grep -x "# $1 is not set" >/dev/null
+}
+
 kind_require() {
     ((dry_run)) && return 0
     local tool
@@ -99,6 +106,8 @@ EOF
 # The kubelet of every node sets these kernel settings machine-wide (as under kind anywhere): their
 # values before the first cluster are kept, and kind_delete_clusters puts them back.
 readonly KIND_KERNEL_SETTINGS=(kernel/panic kernel/panic_on_oops vm/overcommit_memory)
+# Docker also creates /lib/modules on the machine when it has none (kind mounts it into nodes):
+# deploy/down removes it again if it is still empty.
 kind_save_kernel_settings() {
     local saved=$KIND_STATE/kernel-settings setting
     ((dry_run)) && return
@@ -107,6 +116,7 @@ kind_save_kernel_settings() {
     for setting in "${KIND_KERNEL_SETTINGS[@]}"; do
         printf '%s %s\n' "$setting" "$(<"/proc/sys/$setting")"
     done >"$saved"
+    [[ -e /lib/modules ]] || : >"$KIND_STATE/no-lib-modules"
 }
 
 kind_restore_kernel_settings() {
@@ -119,6 +129,10 @@ kind_restore_kernel_settings() {
         printf '%s\n' "$value" >"/proc/sys/$setting"
     done <"$saved"
     rm -f "$saved"
+    if [[ -f $KIND_STATE/no-lib-modules ]]; then
+        rmdir /lib/modules 2>/dev/null || true
+        rm -f "$KIND_STATE/no-lib-modules"
+    fi
 }
 
 kind_create_cluster() {
@@ -163,7 +177,7 @@ kind_load_images() {
 # One CA for Hubble and ClusterMesh in all four clusters, so that Hubble Relay and the
 # ClusterMesh API servers trust each other (minikube copies cilium-ca instead).
 kind_make_ca() {
-    if [[ -f $KIND_STATE/ca.key ]]; then
+    if ((!dry_run)) && [[ -f $KIND_STATE/ca.key ]]; then
         return
     fi
     log "creating the mesh's CA in $KIND_STATE"
@@ -233,23 +247,6 @@ kind_wait_mesh() {
         done
         printf '%s %s: ClusterMesh %s\n' "$cluster" "$pod" "${status:-unknown}"
         [[ $status == 3/3* ]] || die "$cluster $pod did not connect to all clusters"
-    done
-}
-
-# The same IPsec key in every cluster (AES-GCM-128, per-tunnel keys: the "+" form that Cilium 1.19
-# expects), made once and kept with the kit's state.
-kind_ipsec_keys() {
-    local key_file=$KIND_STATE/ipsec-keys cluster
-    if ((!dry_run)) && [[ ! -f $key_file ]]; then
-        printf '3+ rfc4106(gcm(aes)) %s 128' "$(openssl rand -hex 20)" >"$key_file"
-    fi
-    for cluster in "${CLUSTERS[@]}"; do
-        if query kubectl --context "$cluster" --namespace kube-system get secret cilium-ipsec-keys; then
-            continue
-        fi
-        log "creating the IPsec key Secret in $cluster"
-        run kubectl --context "$cluster" --namespace kube-system create secret generic \
-            cilium-ipsec-keys --from-file "keys=$key_file"
     done
 }
 
