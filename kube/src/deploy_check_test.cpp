@@ -262,10 +262,10 @@ TEST(DeployCheck, TheBinaryJudgesKeysPortsAddressAndCluster) {
 TEST(DeployCheck, TheDockerfileListsTheBinariesOfItsLastStage) {
     auto image = load_dockerfile(std::filesystem::path(CALCMESH_SOURCE_DIR) / "deploy/Dockerfile");
     ASSERT_TRUE(image.has_value()) << image.error().message;
-    EXPECT_EQ(
-        image.value().entrypoints,
-        (std::vector<std::string>{"/usr/local/bin/worker", "/usr/local/bin/job_submitter",
-                                  "/usr/local/bin/help_page", "/usr/local/bin/log_collector"}));
+    EXPECT_EQ(image.value().entrypoints,
+              (std::vector<std::string>{"/usr/local/bin/worker", "/usr/local/bin/job_submitter",
+                                        "/usr/local/bin/help_page", "/usr/local/bin/log_collector",
+                                        "/usr/local/bin/lab_perf"}));
     EXPECT_TRUE(is_calcmesh_image("localhost/calcmesh:0.1.0"));
     EXPECT_TRUE(is_calcmesh_image("123.dkr.ecr.eu-west-1.amazonaws.com/calcmesh@sha256:ab"));
     EXPECT_FALSE(is_calcmesh_image("apache/kafka:4.4.0"));
