@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "calcmesh/http_server.hpp"
-#include "loopback_connection.hpp"
+#include "http_test_support.hpp"
 
 namespace calcmesh {
 namespace {
@@ -19,7 +19,13 @@ using namespace std::chrono_literals;
 /// `delay_ms` milliseconds if the query has one.
 class EchoServer {
   public:
-    explicit EchoServer(std::size_t max_connections = 1024) {
+    explicit EchoServer(std::size_t max_connections = 1024)
+        : server_(routes(), options(max_connections)) {}
+    Url url() const { return {"127.0.0.1", std::to_string(port()), ""}; }
+    unsigned short port() const { return server_.http().port(); }
+
+  private:
+    static Router routes() {
         Router router;
         router.add(http::verb::get, "/echo", [](Request request) -> Task<Response> {
             if (const auto delay = request.query_param("delay_ms")) {
@@ -30,27 +36,15 @@ class EchoServer {
             co_return text_response(200, std::string(request.query_param("n").value_or("")),
                                     "text/plain");
         });
+        return router;
+    }
+    static HttpServerOptions options(std::size_t max_connections) {
         HttpServerOptions options;
-        options.access_log = false;
         options.max_connections = max_connections;
-        server_ = std::make_unique<HttpServer>(options, std::move(router), metrics_);
-        server_->start({&context_});
-        thread_ = std::thread([this] { context_.run(); });
+        return options;
     }
-    ~EchoServer() {
-        work_.reset();
-        context_.stop();
-        thread_.join();
-    }
-    Url url() const { return {"127.0.0.1", std::to_string(server_->port()), ""}; }
-    unsigned short port() const { return server_->port(); }
 
-  private:
-    MetricsRegistry metrics_;
-    net::io_context context_{1};
-    net::executor_work_guard<net::io_context::executor_type> work_{context_.get_executor()};
-    std::unique_ptr<HttpServer> server_;
-    std::thread thread_;
+    testing::ThreadedServer server_;
 };
 
 /// Runs `count` concurrent GET /echo?n=i through `client` from one loop turn and returns

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "loopback_connection.hpp"
+#include "http_test_support.hpp"
 
 namespace calcmesh {
 namespace {
@@ -21,7 +21,24 @@ using namespace std::chrono_literals;
 /// handlers do. GET /throw breaks the handlers' contract and throws.
 class Server {
   public:
-    Server() {
+    Server() : server_(routes()) {}
+    HttpServer& http() { return server_.http(); }
+
+    /// Whether the requests in flight drop to 0 within `wait`. The answer reaches the client
+    /// just before its request stops counting, so the test polls instead of reading once.
+    bool drained_within(std::chrono::milliseconds wait) const {
+        const auto deadline = std::chrono::steady_clock::now() + wait;
+        while (server_.http().in_flight() > 0) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                return false;
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+        return true;
+    }
+
+  private:
+    static Router routes() {
         Router router;
         router.add(http::verb::get, "/compute", [](Request request) -> Task<Response> {
             const std::string a(request.query_param("a").value_or(""));
@@ -35,38 +52,10 @@ class Server {
             throw std::runtime_error("a handler that breaks its contract");
             co_return text_response(200, "unreachable", "text/plain");
         });
-        HttpServerOptions options;
-        options.access_log = false;
-        server_ = std::make_unique<HttpServer>(options, std::move(router), metrics_);
-        server_->start({&context_});
-        thread_ = std::thread([this] { context_.run(); });
-    }
-    ~Server() {
-        work_.reset();
-        context_.stop();
-        thread_.join();
-    }
-    HttpServer& http() { return *server_; }
-
-    /// Whether the requests in flight drop to 0 within `wait`. The answer reaches the client
-    /// just before its request stops counting, so the test polls instead of reading once.
-    bool drained_within(std::chrono::milliseconds wait) const {
-        const auto deadline = std::chrono::steady_clock::now() + wait;
-        while (server_->in_flight() > 0) {
-            if (std::chrono::steady_clock::now() > deadline) {
-                return false;
-            }
-            std::this_thread::sleep_for(5ms);
-        }
-        return true;
+        return router;
     }
 
-  private:
-    MetricsRegistry metrics_;
-    net::io_context context_{1};
-    net::executor_work_guard<net::io_context::executor_type> work_{context_.get_executor()};
-    std::unique_ptr<HttpServer> server_;
-    std::thread thread_;
+    testing::ThreadedServer server_;
 };
 
 using Client = testing::LoopbackConnection;

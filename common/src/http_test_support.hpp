@@ -1,5 +1,6 @@
-// Test support: a blocking TCP connection to a server on 127.0.0.1, for tests that speak raw
-// bytes to an HttpServer (malformed requests, connections held open, closes observed).
+// Test support for tests of HttpServer over real sockets: a server on its own thread, and a
+// blocking TCP connection that speaks raw bytes to it (malformed requests, connections held open,
+// closes observed).
 #pragma once
 
 #include <poll.h>
@@ -7,11 +8,45 @@
 #include <array>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+
+#include "calcmesh/http_server.hpp"
+#include "calcmesh/metrics.hpp"
 
 namespace calcmesh::testing {
+
+/// An HttpServer with `router` on a free loopback port, on a thread and event loop of its own,
+/// without the access log.
+class ThreadedServer {
+  public:
+    explicit ThreadedServer(Router router, HttpServerOptions options = {}) {
+        options.access_log = false;
+        server_ = std::make_unique<HttpServer>(options, std::move(router), metrics_);
+        server_->start({&context_});
+        thread_ = std::thread([this] { context_.run(); });
+    }
+    ThreadedServer(const ThreadedServer&) = delete;
+    ThreadedServer& operator=(const ThreadedServer&) = delete;
+    ~ThreadedServer() {
+        work_.reset();
+        context_.stop();
+        thread_.join();
+    }
+    HttpServer& http() { return *server_; }
+    const HttpServer& http() const { return *server_; }
+
+  private:
+    MetricsRegistry metrics_;
+    boost::asio::io_context context_{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
+        context_.get_executor()};
+    std::unique_ptr<HttpServer> server_;
+    std::thread thread_;
+};
 
 class LoopbackConnection {
   public:
