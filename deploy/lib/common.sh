@@ -30,6 +30,36 @@ readonly CLUSTERS=(c1-client c2-kafka c3a-workers c3b-workers)
 # which native routing (autoDirectNodeRoutes) needs.
 readonly DOCKER_NETWORK=calcmesh
 
+# The Helm values of a cluster, in the order docs/deploy.md gives, as lines for mapfile; after
+# the options of deploy/up: datapath (tunnel or native), wireguard and ipsec (0 or 1).
+# deploy/tests/helm-values checks every list this makes against the chart.
+# shellcheck disable=SC2154  # datapath, wireguard and ipsec are deploy/up's options
+cilium_values() {
+    local cluster=$1
+    local values=(--values "$deploy_dir/cilium/common.yaml" --values "$deploy_dir/cilium/$cluster.yaml"
+        --values "$deploy_dir/cilium/datapath-$datapath.yaml")
+    ((wireguard)) && values+=(--values "$deploy_dir/cilium/wireguard.yaml")
+    ((ipsec)) && values+=(--values "$deploy_dir/cilium/ipsec.yaml")
+    printf '%s\n' "${values[@]}"
+}
+
+# The -X flag that makes the hubble CLI report the pinned Cilium version.
+hubble_version_ldflag() {
+    echo "-X github.com/cilium/cilium/hubble/pkg.Version=v$CILIUM_VERSION"
+}
+
+# The -ldflags of helm (deploy/images, and the build tree's helm for deploy/tests/helm-values):
+# its version, and the Kubernetes version that `helm template` assumes without a cluster (the
+# chart wants >= 1.21).
+helm_ldflags() {
+    local package flags
+    flags="-s -w -X helm.sh/helm/v3/internal/version.version=$(pinned_version helm helm.sh/helm/v3)"
+    for package in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+        flags+=" -X $package.k8sVersionMajor=1 -X $package.k8sVersionMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
+    done
+    echo "$flags"
+}
+
 # Where the scripts keep what they make (the image archive); removed by deploy/down.
 state_dir="$repo_dir/.run/deploy"
 dry_run=0

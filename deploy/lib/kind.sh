@@ -208,20 +208,26 @@ kind_mesh_values() {
     done
 }
 
+# The Helm values that kind adds after cilium_values (lib/common.sh), as lines for mapfile: the
+# images built here, then the cluster's mesh values, which kind_install_cilium writes to the file
+# named last.
+kind_values() {
+    printf '%s\n' --values "$deploy_dir/cilium/kind.yaml" --values "$KIND_STATE/$1-mesh.yaml"
+}
+
 # Installs or upgrades Cilium from the chart in the Cilium module with the kit's values.
 kind_install_cilium() {
-    local cluster=$1
+    local cluster=$1 values
     shift
-    local mesh=$KIND_STATE/$cluster-mesh.yaml
+    mapfile -t values < <(kind_values "$cluster")
     if ((dry_run)); then
         kind_mesh_values "$cluster"
     else
-        kind_mesh_values "$cluster" >"$mesh"
+        kind_mesh_values "$cluster" >"${values[-1]}"
     fi
     log "helm upgrade --install cilium on $cluster"
     run helm upgrade --install cilium "$(cilium_module_dir)/install/kubernetes/cilium" \
-        --kube-context "$cluster" --namespace kube-system "$@" \
-        --values "$deploy_dir/cilium/kind.yaml" --values "$mesh"
+        --kube-context "$cluster" --namespace kube-system "$@" "${values[@]}"
 }
 
 kind_wait_cilium() {
