@@ -1,9 +1,8 @@
 """`calcmesh observe -o json` read by the real Hubble CLI (ctest observe.hubble-conformance).
 
 A lab with the real services carries traffic of every kind: jobs by HTTP and Kafka, users from
-the outside (the client pod is the world), the help page, a connection the shipped policies
-drop, HTTP and Kafka requests their L7 rules refuse (AUDIT), the broker's DNS queries that
-leave the lab (UDP, dropped without a route). Its flows, as `calcmesh observe -o json` prints
+the outside (the client pod is the world), the help page, UDP and ICMP, connections the shipped
+policies drop, HTTP and Kafka requests their L7 rules refuse (AUDIT). Its flows, as `calcmesh observe -o json` prints
 them, go to `hubble observe --input-file`, which must read every line without a warning, render
 every flow in each output format, and select, for each filter, exactly the flows that
 `calcmesh observe` selects with the same flags.
@@ -40,6 +39,8 @@ FILTERS = [
     ["--verdict", "FORWARDED", "--verdict", "DROPPED"],
     ["--protocol", "tcp"],
     ["--protocol", "udp"],
+    ["--protocol", "icmp"],
+    ["--protocol", "udp", "--protocol", "icmp", "--verdict", "DROPPED"],
     ["--protocol", "http"],
     ["--protocol", "kafka"],
     ["--protocol", "http", "--protocol", "kafka"],
@@ -105,6 +106,7 @@ class Lab:
                 self.submit(operation, mechanism)
         self.exec("client", "curl", "-s", "-o", "/dev/null", "--max-time", "10",
                   "http://help-page:8081/")
+        self.udp_and_icmp()
         policies = sorted(glob.glob(os.path.join(rendered_dir, "policies", "*.yaml")))
         policies.append(os.path.join(source_dir, "deploy/kubernetes/policies/kafka-l7/c2-kafka.yaml"))
         run([self.calcmesh, "lab", "policy", "apply", "--name", self.name, *policies])
@@ -120,9 +122,16 @@ class Lab:
                   "http://job-submitter:8080/metrics")
         self.exec("addition-worker", "bash", "-c",
                   "echo 1 | timeout 20 kcat -P -b kafka:9092 -t subtraction_requests")
+        self.udp_and_icmp()
         for mechanism in ["http", "kafka"]:
             self.submit("multiplication", mechanism)
         time.sleep(1)
+
+    def udp_and_icmp(self):
+        """A datagram and a ping from the users to job-submitter: forwarded without policies,
+        dropped with them (they allow neither)."""
+        self.exec("client", "bash", "-c", "echo probe >/dev/udp/job-submitter/8080")
+        self.exec("client", "ping", "-c", "1", "-W", "1", "job-submitter", check=False)
 
 
 TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z")
@@ -179,8 +188,9 @@ def check_flows(lab, hubble, failures, workdir):
                 present[f"{kind} {flow['verdict']}"] += 1
         present["world"] += "pod_name" not in flow.get("source", {})
         present["udp"] += "UDP" in flow.get("l4", {})
+        present["icmp"] += "ICMPv4" in flow.get("l4", {})
     for kind in ["FORWARDED", "DROPPED", "AUDIT", "http FORWARDED", "http AUDIT",
-                 "kafka FORWARDED", "kafka AUDIT", "world", "udp"]:
+                 "kafka FORWARDED", "kafka AUDIT", "world", "udp", "icmp"]:
         failures.check(present[kind] > 0, f"the recording has no flow of kind '{kind}'")
 
     def hubble_observe(*args):
