@@ -92,7 +92,7 @@ class Checker:
             for error in self.validator.iter_errors(values)
         ]
 
-    def check_file(self, path, label=None):
+    def check_file(self, path):
         with open(path) as file:
             values = yaml.safe_load(file) or {}
         problems = self.schema_problems(values)
@@ -100,7 +100,7 @@ class Checker:
             close = difflib.get_close_matches(unknown[-1], siblings, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             problems.append(f"{key_path(unknown)}: not a value of the chart{hint}")
-        self.report(label or self.name(path), problems)
+        self.report(self.name(path), problems)
         return values
 
     def check_merge(self, name, files, documents):
