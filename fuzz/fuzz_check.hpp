@@ -23,15 +23,15 @@ inline void check(bool condition, std::string_view what, std::string_view detail
     }
 }
 
-/// Bad input gets an error that says what was wrong and, for the codes about one field, which
-/// field; and the error can be answered as JSON whatever bytes of the input it quotes.
+/// Bad input gets an error that says what was wrong and, for the codes about one known field,
+/// which field; and the error can be answered as JSON whatever bytes of the input it quotes.
+/// (An unknown field is named as it came, which may be the empty name.)
 inline void check_clear_error(const Error& error) {
     check(!error.message.empty(), "an error without a message", error_code_name(error.code));
-    const bool about_one_field =
-        error.code == ErrorCode::missing_field || error.code == ErrorCode::unknown_field ||
-        error.code == ErrorCode::out_of_range || error.code == ErrorCode::unknown_operation ||
-        error.code == ErrorCode::unknown_mechanism;
-    check(!about_one_field || !error.field.empty(), "an error that does not name its field",
+    const bool about_known_field =
+        error.code == ErrorCode::missing_field || error.code == ErrorCode::out_of_range ||
+        error.code == ErrorCode::unknown_operation || error.code == ErrorCode::unknown_mechanism;
+    check(!about_known_field || !error.field.empty(), "an error that does not name its field",
           error.message);
     check(!error_response(error).body().empty(), "an error answered without a body", error.message);
 }
