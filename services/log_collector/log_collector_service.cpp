@@ -73,9 +73,9 @@ Result<std::vector<StoredLine>> checked_lines(const std::string& text) {
     return lines;
 }
 
-/// Reads a `/save_log` body: complete records, the workers' batches, with the fast reader;
-/// anything else with checked_lines.
-Result<std::vector<StoredLine>> read_lines(const std::string& text) {
+}  // namespace
+
+Result<std::vector<StoredLine>> read_save_log_body(const std::string& text) {
     auto records = well_formed_log_records(text);
     if (!records) {
         return checked_lines(text);
@@ -87,8 +87,6 @@ Result<std::vector<StoredLine>> read_lines(const std::string& text) {
     }
     return lines;
 }
-
-}  // namespace
 
 void LogCollectorConfig::add_to(ConfigParser& parser) {
     common.port = 8082;
@@ -141,7 +139,7 @@ Task<Response> LogCollectorService::save_log(Request request) {
                                       std::string(request.message[http::field::content_type]) +
                                       "'"});
     }
-    auto lines = read_lines(request.message.body());
+    auto lines = read_save_log_body(request.message.body());
     if (!lines) {
         co_return error_response(lines.error());
     }

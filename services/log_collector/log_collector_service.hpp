@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "calcmesh/service.hpp"
 #include "log_store.hpp"
@@ -17,6 +18,12 @@ struct LogCollectorConfig {
 
     void add_to(ConfigParser& parser);
 };
+
+/// Reads a `/save_log` body, one record or an array of them, as the lines to store: the
+/// workers' complete records with the fast reader, anything else checked field by field (a
+/// record may omit record_id, which is assigned, and its timestamps, set to now). The first
+/// bad record fails the whole body, naming the record and the field.
+Result<std::vector<StoredLine>> read_save_log_body(const std::string& text);
 
 /// log_collector: stores the workers' log records durably (`POST /save_log`) and serves them
 /// (`GET /logs`). It is the shared service of the case study, used from several clusters.

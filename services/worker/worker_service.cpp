@@ -6,6 +6,7 @@
 
 #include "calcmesh/html.hpp"
 #include "calcmesh/worker_urls.hpp"
+#include "compute_query.hpp"
 
 namespace calcmesh::worker {
 
@@ -184,41 +185,14 @@ void WorkerService::log_job(const WorkerResult& result, Mechanism mechanism,
 
 Task<Response> WorkerService::handle_compute(Request request) {
     const auto received = std::chrono::system_clock::now();
-    JobInput input;
-    input.operation = operation_;
-    for (const auto& [name, value] : request.query) {
-        if (name != "a" && name != "b" && name != "job_id") {
-            co_return error_response(
-                {ErrorCode::unknown_field,
-                 "unknown query parameter '" + name + "': expected a, b and optionally job_id",
-                 name});
-        }
-    }
-    for (auto [name, target] : {std::pair{"a", &input.a}, std::pair{"b", &input.b}}) {
-        const auto text = request.query_param(name);
-        if (!text) {
-            co_return error_response({ErrorCode::missing_field,
-                                      std::string("missing query parameter '") + name + "'", name});
-        }
-        auto value = parse_integer(*text, name);
-        if (!value) {
-            co_return error_response(value.error());
-        }
-        *target = value.value();
-    }
-    if (const auto job_id = request.query_param("job_id")) {
-        auto valid = validate_job_id(*job_id);
-        if (!valid) {
-            co_return error_response(valid.error());
-        }
-        input.job_id = std::move(valid).value();
-    } else {
-        input.job_id = new_id("w-");
+    const auto input = parse_compute_query(request, operation_);
+    if (!input) {
+        co_return error_response(input.error());
     }
 
     // A domain error (overflow, division by zero) keeps the full result form, with "error"
     // in place of "result", so the caller still learns which worker answered.
-    const auto result = run_job(input, Mechanism::http);
+    const auto result = run_job(input.value(), Mechanism::http);
     log_job(result, Mechanism::http, received);
     co_return json_text_response(result.outcome ? 200 : http_status(result.outcome.error().code),
                                  to_json_text(result));
