@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "service_process.hpp"
 
@@ -43,7 +44,7 @@ bool alive(pid_t pid) {
 /// `calcmesh up` on free ports and a run directory of its own, once it says it is up.
 class UpRun {
   public:
-    explicit UpRun(bool kafka) : dir_("up") {
+    explicit UpRun(bool kafka, const std::vector<std::string>& extra_args = {}) : dir_("up") {
         std::string worker_ports;
         for (int i = 0; i < 4; ++i) {
             worker_ports += (i ? "," : "") + std::to_string(free_port());
@@ -65,6 +66,7 @@ class UpRun {
                         std::to_string(collector_port),
                         "--worker-ports",
                         worker_ports};
+        options.argv.insert(options.argv.end(), extra_args.begin(), extra_args.end());
         options.output_file = (dir_.path() / "up.log").string();
         process_ = std::make_unique<ChildProcess>(options);
         if (!eventually([&] { return output().find("calcmesh is up") != std::string::npos; },
@@ -77,6 +79,20 @@ class UpRun {
     std::string output() const {
         std::ifstream in(dir_.path() / "up.log");
         return {std::istreambuf_iterator<char>(in), {}};
+    }
+    /// What `calcmesh up` says of its services in the run directory's status.json.
+    json status() const {
+        std::ifstream in(dir_.path() / "run" / "status.json");
+        return json::parse(in, nullptr, false);
+    }
+    /// The service's entry in status.json.
+    json service(const std::string& name) const {
+        for (const auto& entry : status()["services"]) {
+            if (entry["name"] == name) {
+                return entry;
+            }
+        }
+        return {};
     }
     std::string url(unsigned short port) const {
         return "http://127.0.0.1:" + std::to_string(port);
@@ -138,8 +154,8 @@ TEST(Up, RunsTheWholeSystemAndStopsCleanly) {
         << up.output();
 }
 
-TEST(Up, StopsEverythingWhenAChildDies) {
-    UpRun up(false);
+TEST(Up, WithRestartNeverStopsEverythingWhenAChildDies) {
+    UpRun up(false, {"--restart", "never"});
     ASSERT_FALSE(up.children.empty());
     // Kill one child the hard way, as a crash would.
     ASSERT_EQ(::kill(*up.children.begin(), SIGKILL), 0);
@@ -149,6 +165,86 @@ TEST(Up, StopsEverythingWhenAChildDies) {
     EXPECT_NE(up.output().find("killed by signal 9 (Killed) unexpectedly; stopping the rest"),
               std::string::npos)
         << up.output();
+    for (const auto child : up.children) {
+        EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
+    }
+}
+
+/// Kills the process `calcmesh up` runs as `name` with SIGKILL, as a crash would, and waits
+/// until it has been reaped; returns its pid.
+pid_t crash(UpRun& up, const std::string& name) {
+    const pid_t pid = up.service(name)["pid"].get<pid_t>();
+    EXPECT_GT(pid, 0) << up.status().dump();
+    EXPECT_EQ(::kill(pid, SIGKILL), 0);
+    EXPECT_TRUE(eventually([&] { return up.service(name)["pid"] != pid; })) << up.status().dump();
+    return pid;
+}
+
+TEST(Up, RestartsAKilledServiceWithBackoffThatResets) {
+    UpRun up(false, {"--restart-delay", "300", "--restart-reset-after", "3"});
+    EXPECT_EQ(up.service("addition_worker")["state"], "serving") << up.status().dump();
+    EXPECT_EQ(up.status()["restarts"], 0);
+    const auto add = [&] {
+        return post(
+            up.url(up.submitter_port) + "/submit",
+            json{{"operation", "addition"}, {"a", 2}, {"b", 3}, {"mechanism", "http"}}.dump());
+    };
+
+    const auto first = crash(up, "addition_worker");
+    ASSERT_TRUE(eventually([&] { return up.service("addition_worker")["state"] == "serving"; }))
+        << up.output();
+    EXPECT_NE(up.output().find("*** addition_worker (pid " + std::to_string(first) +
+                               ") killed by signal 9 (Killed) unexpectedly; restart 1 in 0.3 s"),
+              std::string::npos)
+        << up.output();
+    EXPECT_NE(up.output().find("*** addition_worker serves again (pid"), std::string::npos);
+    const auto restarted = add();
+    EXPECT_EQ(restarted.status, 200u) << restarted.body;
+    EXPECT_EQ(json::parse(restarted.body)["result"], 5);
+    EXPECT_EQ(up.service("addition_worker")["restarts"], 1);
+    EXPECT_EQ(up.service("addition_worker")["last_end"],
+              "(pid " + std::to_string(first) + ") killed by signal 9 (Killed) unexpectedly");
+    EXPECT_EQ(up.status()["restarts"], 1);
+
+    // At once again: the delay doubles.
+    crash(up, "addition_worker");
+    ASSERT_TRUE(eventually([&] { return up.service("addition_worker")["state"] == "serving"; }));
+    EXPECT_NE(up.output().find("restart 2 in 0.6 s"), std::string::npos) << up.output();
+
+    // After serving longer than --restart-reset-after, the first delay again.
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+    crash(up, "addition_worker");
+    ASSERT_TRUE(eventually([&] { return up.service("addition_worker")["state"] == "serving"; }));
+    EXPECT_NE(up.output().find("restart 3 in 0.3 s"), std::string::npos) << up.output();
+    EXPECT_EQ(add().status, 200u);
+    EXPECT_EQ(up.status()["restarts"], 3);
+
+    const auto now_running = children_of(up.process().pid());
+    up.process().signal(SIGINT);
+    const auto status = up.process().wait_for(std::chrono::seconds(60));
+    ASSERT_TRUE(status) << up.output();
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
+    for (const auto child : now_running) {
+        EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
+    }
+    EXPECT_EQ(up.service("addition_worker")["state"], "stopped");
+}
+
+TEST(Up, StopsPromptlyWhileWaitingToRestart) {
+    UpRun up(false, {"--restart-delay", "600000"});
+    crash(up, "log_collector");
+    ASSERT_TRUE(eventually([&] {
+        return up.output().find("restart 1 in 600.0 s") != std::string::npos;
+    })) << up.output();
+    EXPECT_EQ(up.service("log_collector")["state"], "waiting_to_restart");
+    const auto started = std::chrono::steady_clock::now();
+    up.process().signal(SIGTERM);
+    const auto status = up.process().wait_for(std::chrono::seconds(60));
+    ASSERT_TRUE(status) << up.output();
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
+    std::cout << "calcmesh up stopped "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+              << " s after SIGTERM, during a 600 s restart delay\n";
     for (const auto child : up.children) {
         EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
     }

@@ -22,6 +22,8 @@ unsigned http_status(ErrorCode code) {
             return 405;
         case ErrorCode::payload_too_large:
             return 413;
+        case ErrorCode::headers_too_large:
+            return 431;
         case ErrorCode::unsupported_media_type:
             return 415;
         case ErrorCode::upstream_unavailable:
@@ -66,6 +68,8 @@ std::string_view error_code_name(ErrorCode code) {
             return "unknown_mechanism";
         case ErrorCode::payload_too_large:
             return "payload_too_large";
+        case ErrorCode::headers_too_large:
+            return "headers_too_large";
         case ErrorCode::not_found:
             return "not_found";
         case ErrorCode::method_not_allowed:

@@ -128,7 +128,12 @@ struct HttpServer::RouteMetrics {
 };
 
 HttpServer::HttpServer(HttpServerOptions options, Router router, MetricsRegistry& metrics)
-    : options_(std::move(options)), router_(std::move(router)), metrics_(metrics) {
+    : options_(std::move(options)),
+      router_(std::move(router)),
+      metrics_(metrics),
+      shed_(metrics.counter("calcmesh_http_requests_shed_total",
+                            "Requests answered 503 overloaded without being handled, because "
+                            "max-requests-in-flight were being handled.")) {
     auto names = router_.routes();
     names.push_back("unmatched");
     for (const auto& name : names) {
@@ -274,6 +279,8 @@ Task<void> lingering_close(beast::tcp_stream& stream, beast::flat_buffer& buffer
 }
 
 constexpr std::size_t kMaxHeldBytes = 64 * 1024;
+/// Request line and headers; larger ones get 431 (Beast's default, stated here to be named).
+constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 
 /// The requests of one connection that count in its listener's `in_flight`: those read whose
 /// answers are not written yet. They stop counting once their answers are written, or at the
@@ -298,6 +305,8 @@ class InFlight {
     std::atomic<std::size_t>& total_;
     std::size_t count_ = 0;
 };
+
+using Clock = std::chrono::steady_clock;
 
 bool is_parse_error(const boost::system::error_code& ec) {
     return ec.category() == http::make_error_code(http::error::bad_target).category() &&
@@ -334,6 +343,7 @@ Task<void> HttpServer::flush(beast::tcp_stream& stream, Connection& connection, 
 Task<void> HttpServer::read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                     http::request_parser<http::string_body>& parser,
                                     Connection& connection, Held& held,
+                                    Clock::time_point& read_deadline,
                                     boost::system::error_code& ec) {
     // As Beast's read, but held answers are written before waiting for the socket.
     for (;;) {
@@ -352,7 +362,17 @@ Task<void> HttpServer::read_request(beast::tcp_stream& stream, beast::flat_buffe
         if (ec) {
             co_return;
         }
-        stream.expires_after(options_.idle_timeout);
+        // Between requests a kept-alive connection may idle; a request once begun must arrive
+        // whole in time. Beast's parser takes no bytes of a header until it is complete, so
+        // bytes in the buffer mean a request has begun.
+        if (read_deadline == Clock::time_point::max() && (buffer.size() > 0 || parser.got_some())) {
+            read_deadline = Clock::now() + options_.request_read_timeout;
+        }
+        if (read_deadline == Clock::time_point::max()) {
+            stream.expires_after(options_.idle_timeout);
+        } else {
+            stream.expires_at(read_deadline);
+        }
         const auto read =
             co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 64 * 1024)),
                                             net::redirect_error(net::use_awaitable, ec));
@@ -383,10 +403,13 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
     Connection connection(stream, *listener);
     beast::flat_buffer buffer;
     Held held(listener->in_flight);
+    // The first request counts from the moment the connection was accepted.
+    auto read_deadline = Clock::now() + options_.request_read_timeout;
     while (!stopping_) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(options_.body_limit);
-        co_await read_request(stream, buffer, parser, connection, held, ec);
+        parser.header_limit(kHeaderLimit);
+        co_await read_request(stream, buffer, parser, connection, held, read_deadline, ec);
         if (ec) {
             std::optional<Error> error;
             if (ec == http::error::body_limit) {
@@ -394,7 +417,9 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
                     ErrorCode::payload_too_large,
                     "the body is larger than " + std::to_string(options_.body_limit) + " bytes"};
             } else if (ec == http::error::header_limit) {
-                error = Error{ErrorCode::payload_too_large, "the request headers are too large"};
+                error = Error{ErrorCode::headers_too_large,
+                              "the request line and headers are larger than " +
+                                  std::to_string(kHeaderLimit) + " bytes"};
             } else if (is_parse_error(ec)) {
                 error = Error{ErrorCode::invalid_field, "malformed HTTP request: " + ec.message()};
             }
@@ -415,14 +440,28 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
             break;
         }
 
+        read_deadline = Clock::time_point::max();
         connection.busy = true;
         held.requests.add();
         Request request{parser.release(), {}, {}};
         const auto method = request.message.method();
         const bool keep_alive = request.message.keep_alive() && !stopping_;
         const std::string target(options_.access_log ? request.message.target() : "");
+        const bool shed = must_shed(*listener, request.message.target());
         const auto started = std::chrono::steady_clock::now();
-        auto dispatched = co_await router_.dispatch(std::move(request));
+        Router::Dispatched dispatched;
+        if (shed) {
+            // Refused before any work and cheaply: counted, without an access-log line.
+            shed_.add();
+            dispatched.response = error_response(
+                {ErrorCode::overloaded, options_.service_name + " is handling " +
+                                            std::to_string(options_.max_in_flight) +
+                                            " requests per thread (max-requests-in-flight); "
+                                            "retry shortly"});
+            dispatched.response.set(http::field::retry_after, "1");
+        } else {
+            dispatched = co_await router_.dispatch(std::move(request));
+        }
         auto& [route, response] = dispatched;
         const auto elapsed = std::chrono::steady_clock::now() - started;
 
@@ -433,8 +472,10 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
         }
         response.keep_alive(keep_alive && !stopping_);
         response.set(http::field::server, "calcmesh");
-        record(route, response.result_int(), elapsed);
-        if (options_.access_log) {
+        if (!shed) {
+            record(route, response.result_int(), elapsed);
+        }
+        if (options_.access_log && !shed) {
             spdlog::info(
                 "event=request method={} target=\"{}\" status={} duration_ms={:.3f} remote={}",
                 http::to_string(method), target, response.result_int(),
@@ -450,6 +491,15 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
     }
     co_await flush(stream, connection, held, ec);
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+bool HttpServer::must_shed(const Listener& listener, std::string_view target) const {
+    if (listener.in_flight.load(std::memory_order_relaxed) <= options_.max_in_flight) {
+        return false;
+    }
+    const auto path = target.substr(0, target.find('?'));
+    return std::find(options_.always_admitted.begin(), options_.always_admitted.end(), path) ==
+           options_.always_admitted.end();
 }
 
 void HttpServer::record(const std::string& route, unsigned status,

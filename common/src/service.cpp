@@ -53,6 +53,16 @@ void CommonConfig::add_to(ConfigParser& parser) {
         .add("max-connections", max_connections,
              "Open incoming connections per thread; past it idle ones are closed, or new ones wait")
         ->check(CLI::Range(1u, 1'000'000u));
+    parser
+        .add("max-requests-in-flight", max_requests_in_flight,
+             "Requests handled at once per thread; past it 503 overloaded with Retry-After "
+             "(health probes excepted)")
+        ->check(CLI::Range(1u, 1'000'000u));
+    parser
+        .add("request-read-timeout-ms", request_read_timeout_ms,
+             "A request must arrive whole within this once begun (on a new connection: once "
+             "accepted); otherwise the connection is closed")
+        ->check(CLI::Range(1u, 3'600'000u));
     parser.add("cluster", cluster, "Cluster name reported in results and logs");
     parser.add("node", node, "Node name reported in results and logs (default: host name)");
     parser.add("instance", instance,
@@ -250,6 +260,9 @@ int Runtime::run(Application& application) {
     options.service_name = service_;
     options.access_log = config_.access_log;
     options.max_connections = config_.max_connections;
+    options.max_in_flight = config_.max_requests_in_flight;
+    options.request_read_timeout = std::chrono::milliseconds(config_.request_read_timeout_ms);
+    options.always_admitted = {"/healthz", "/readyz", "/metrics"};
     server_ = std::make_unique<HttpServer>(options, std::move(router), metrics_);
 
     std::vector<net::io_context*> contexts;

@@ -31,6 +31,11 @@ Task<Result<WorkerResult>> HttpTransport::run(JobInput input,
         }
     }
     const auto body = nlohmann::json::parse(response.value().body, nullptr, false);
+    if (status == 503 && body.is_object() && body.contains("error") && body["error"].is_object() &&
+        body["error"].value("code", "") == "overloaded") {
+        // The worker refused the job before doing it: the client may retry, as with our own.
+        co_return fail(ErrorCode::overloaded, name + " is overloaded; retry shortly");
+    }
     std::string detail = "HTTP " + std::to_string(status);
     if (body.is_object() && body.contains("error") && body["error"].is_object() &&
         body["error"].value("message", "") != "") {

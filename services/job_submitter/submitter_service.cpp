@@ -151,12 +151,18 @@ Task<Response> SubmitterService::execute(JobInput input, Mechanism mechanism,
     if (error) {
         spdlog::info("event=job_failed job_id={} mechanism={} code={} message=\"{}\"", input.job_id,
                      mechanism_name(mechanism), error_code_name(error->code), error->message);
+        Response response;
         if (finished) {
-            co_return json_text_response(http_status(error->code), to_json_text(*finished, error));
+            response = json_text_response(http_status(error->code), to_json_text(*finished, error));
+        } else {
+            auto body = error_json(*error);
+            body["error"]["job_id"] = input.job_id;
+            response = json_response(http_status(error->code), body);
         }
-        auto body = error_json(*error);
-        body["error"]["job_id"] = input.job_id;
-        co_return json_response(http_status(error->code), body);
+        if (error->code == ErrorCode::overloaded) {
+            response.set(http::field::retry_after, "1");
+        }
+        co_return response;
     }
     co_return json_text_response(200,
                                  finished ? to_json_text(*finished) : to_json_text(run.value()));

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -29,6 +30,10 @@ struct UpOptions {
     std::string log_level = "info";
     bool access_log = true;
     unsigned ready_timeout_s = 60;
+    std::string restart = "always";
+    unsigned restart_delay_ms = 1'000;
+    unsigned restart_max_delay_ms = 30'000;
+    unsigned restart_reset_after_s = 60;
 };
 
 std::string base_url(const UpOptions& options, unsigned short port) {
@@ -128,7 +133,14 @@ int run_up(UpOptions options) {
     std::filesystem::create_directories(options.run_dir);
     options.run_dir = std::filesystem::absolute(options.run_dir).string();
 
-    Launcher launcher(std::chrono::seconds(options.ready_timeout_s));
+    RestartPolicy restart;
+    restart.restart = options.restart == "always";
+    restart.first_delay = std::chrono::milliseconds(options.restart_delay_ms);
+    restart.max_delay =
+        std::chrono::milliseconds(std::max(options.restart_max_delay_ms, options.restart_delay_ms));
+    restart.reset_after = std::chrono::seconds(options.restart_reset_after_s);
+    Launcher launcher(std::chrono::seconds(options.ready_timeout_s), restart,
+                      options.run_dir + "/status.json");
     if (!launcher.start(system_specs(options))) {
         return 1;
     }
@@ -150,6 +162,10 @@ int run_up(UpOptions options) {
     launcher.say("try: curl -s " + base_url(options, options.submitter_port) +
                  "/submit -H 'content-type: application/json' -d "
                  "'{\"operation\":\"multiplication\",\"a\":6,\"b\":7,\"mechanism\":\"http\"}'");
+    if (restart.restart) {
+        launcher.say("a service that ends is restarted (restarts and states in " + options.run_dir +
+                     "/status.json)");
+    }
     launcher.say("press Ctrl-C to stop");
     const bool asked = launcher.wait();
     launcher.stop();
@@ -191,6 +207,28 @@ void add_up_command(CLI::App& app, const std::string& own_directory) {
     command
         ->add_option("--ready-timeout", options->ready_timeout_s,
                      "Seconds each process may take to become ready")
+        ->capture_default_str();
+    command
+        ->add_option("--restart", options->restart,
+                     "always: restart a service that ends, with exponential backoff; never: "
+                     "stop the whole system when one ends")
+        ->check(CLI::IsMember({"always", "never"}))
+        ->capture_default_str();
+    command
+        ->add_option("--restart-delay", options->restart_delay_ms,
+                     "Milliseconds before the first restart; each further one in a row doubles")
+        ->check(CLI::Range(1u, 3'600'000u))
+        ->capture_default_str();
+    command
+        ->add_option("--restart-max-delay", options->restart_max_delay_ms,
+                     "The longest wait before a restart, in milliseconds")
+        ->check(CLI::Range(1u, 3'600'000u))
+        ->capture_default_str();
+    command
+        ->add_option("--restart-reset-after", options->restart_reset_after_s,
+                     "Seconds a service must serve before its next restart waits "
+                     "--restart-delay again")
+        ->check(CLI::Range(1u, 86'400u))
         ->capture_default_str();
 }
 

@@ -23,6 +23,7 @@ enum class ErrorCode {
     unknown_operation,
     unknown_mechanism,
     payload_too_large,  ///< The body is over the size limit.
+    headers_too_large,  ///< The request line and headers are over the size limit.
     not_found,          ///< Unknown route or unknown resource.
     method_not_allowed,
     upstream_unavailable,   ///< A dependency refused or dropped the connection.

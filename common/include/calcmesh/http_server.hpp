@@ -62,6 +62,19 @@ struct HttpServerOptions {
     /// costs about 9 KiB while open: a client that keeps thousands of connections (an
     /// open-loop load generator while answers lag) would otherwise grow the memory.
     std::size_t max_connections = 1024;
+    /// Once a connection is accepted, and on a kept-alive one once the first byte of its next
+    /// request has arrived, the whole request must arrive within this, or the connection is
+    /// closed: a client that sends slowly, or never finishes its header, cannot hold a
+    /// connection for longer.
+    std::chrono::milliseconds request_read_timeout{10'000};
+    /// Requests handled at once per io_context (read, and their answers not written yet). Past
+    /// it a request is answered 503 `overloaded` with `Retry-After` and not handled: when
+    /// clients send faster than the service answers, the excess is refused at once instead of
+    /// waiting in memory until it times out.
+    std::size_t max_in_flight = 1024;
+    /// Paths answered even past `max_in_flight` (health probes): a probe refused under load
+    /// would make an orchestrator restart a service that is only busy.
+    std::vector<std::string> always_admitted;
     std::string service_name;  ///< for logs and metrics
     bool access_log = true;    ///< one line per request on stderr
 };
@@ -98,14 +111,18 @@ class HttpServer {
     struct Held;
     Task<void> serve(tcp::socket socket, std::shared_ptr<Listener> listener);
     /// Reads the next request into `parser`, from the bytes already in `buffer` if they hold
-    /// it, and otherwise writes the held answers before waiting for more.
+    /// it, and otherwise writes the held answers before waiting for more. `read_deadline` is
+    /// when the request must be whole; time_point::max() until its first byte arrives.
     Task<void> read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                             http::request_parser<http::string_body>& parser, Connection& connection,
-                            Held& held, boost::system::error_code& ec);
+                            Held& held, std::chrono::steady_clock::time_point& read_deadline,
+                            boost::system::error_code& ec);
     /// Writes the held answers, if any.
     Task<void> flush(beast::tcp_stream& stream, Connection& connection, Held& held,
                      boost::system::error_code& ec);
     void record(const std::string& route, unsigned status, std::chrono::nanoseconds elapsed);
+    /// Whether `listener`, which counts the request just read, must refuse it as overloaded.
+    bool must_shed(const Listener& listener, std::string_view target) const;
 
     HttpServerOptions options_;
     Router router_;
@@ -114,6 +131,7 @@ class HttpServer {
     unsigned short port_ = 0;
     std::atomic<bool> stopping_{false};
     std::vector<std::shared_ptr<Listener>> listeners_;
+    Counter& shed_;
 };
 
 }  // namespace calcmesh

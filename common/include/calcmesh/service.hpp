@@ -22,9 +22,11 @@ namespace calcmesh {
 struct CommonConfig {
     std::string listen_address = "127.0.0.1";
     unsigned short port = 0;
-    unsigned threads = 0;               ///< 0: one per usable CPU (see usable_cpus)
-    unsigned http_pipeline_depth = 16;  ///< requests one outgoing connection may carry at once
-    unsigned max_connections = 1024;    ///< open incoming connections per thread
+    unsigned threads = 0;                    ///< 0: one per usable CPU (see usable_cpus)
+    unsigned http_pipeline_depth = 16;       ///< requests one outgoing connection may carry at once
+    unsigned max_connections = 1024;         ///< open incoming connections per thread
+    unsigned max_requests_in_flight = 1024;  ///< per thread; past it 503 overloaded
+    unsigned request_read_timeout_ms = 10'000;  ///< a begun request must arrive whole within it
     std::string cluster = "local";
     std::string node;      ///< defaults to the host name
     std::string instance;  ///< defaults to "<service>-<host name>-<pid>"
@@ -34,7 +36,8 @@ struct CommonConfig {
     std::string port_file;  ///< if set, the bound port is written there once listening
 
     /// Registers the keys: listen-address, port, threads, http-pipeline-depth, max-connections,
-    /// cluster, node, instance, log-level, access-log, shutdown-timeout-ms, port-file.
+    /// max-requests-in-flight, request-read-timeout-ms, cluster, node, instance, log-level,
+    /// access-log, shutdown-timeout-ms, port-file.
     void add_to(ConfigParser& parser);
     /// Fills the defaults that depend on the machine.
     void resolve_defaults(const std::string& service);
