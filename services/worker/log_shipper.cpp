@@ -26,6 +26,7 @@ void LogShipper::enqueue(const LogRecord& record, Settled settled) {
     {
         std::lock_guard lock(mutex_);
         queue_.push_back({std::move(line), std::chrono::steady_clock::now(), std::move(settled)});
+        queued_ = queue_.size();
         // The sender sleeps while the queue is empty, and while a batch is not yet full.
         wake = sender_waiting_ && (queue_.size() == 1 || queue_.size() >= options_.batch_size);
         if (wake) {
@@ -38,8 +39,7 @@ void LogShipper::enqueue(const LogRecord& record, Settled settled) {
 }
 
 bool LogShipper::has_room() const {
-    std::lock_guard lock(mutex_);
-    return queue_.size() < options_.capacity;
+    return queued_.load(std::memory_order_relaxed) < options_.capacity;
 }
 
 void LogShipper::settle(std::size_t count) {
@@ -53,15 +53,11 @@ void LogShipper::settle(std::size_t count) {
             }
         }
         queue_.erase(queue_.begin(), end);
+        queued_ = queue_.size();
     }
     for (const auto& settled : callbacks) {
         settled();
     }
-}
-
-std::size_t LogShipper::queued() const {
-    std::lock_guard lock(mutex_);
-    return queue_.size();
 }
 
 void LogShipper::start() {

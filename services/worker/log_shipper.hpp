@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -46,14 +47,14 @@ class LogShipper {
 
     /// Queues a record without blocking. Thread-safe.
     void enqueue(const LogRecord& record, Settled settled = {});
-    /// Whether the queue holds fewer than `capacity` records. Thread-safe.
+    /// Whether the queue holds fewer than `capacity` records. Thread-safe, lock-free.
     bool has_room() const;
     /// Starts sending, on the runtime's first loop.
     void start();
     /// Sends what is queued until `deadline`, then stops. Runs on the first loop.
     Task<void> flush(std::chrono::steady_clock::time_point deadline);
 
-    std::size_t queued() const;
+    std::size_t queued() const { return queued_.load(std::memory_order_relaxed); }
     /// Whether the last attempt to reach log_collector succeeded.
     bool collector_reachable() const { return reachable_.load(); }
 
@@ -73,6 +74,8 @@ class LogShipper {
     /// Takes the first `count` records off the queue and runs their callbacks.
     void settle(std::size_t count);
     std::deque<Queued> queue_;  // oldest first
+    /// queue_.size(), readable without the lock: every job asks `has_room`.
+    std::atomic<std::size_t> queued_{0};
     bool sender_waiting_ = false;
     bool stopping_ = false;
     std::chrono::steady_clock::time_point flush_deadline_{};
