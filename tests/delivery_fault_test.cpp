@@ -162,10 +162,10 @@ TEST(DeliveryFaultCollector,
     auto collector = std::make_unique<ServiceProcess>("log_collector", args, dir.path());
     const auto url = collector->url();
     constexpr int kWriters = 32;
-    constexpr int kBatches = 40;
     constexpr int kRecordsPerBatch = 5;
     constexpr int kKills = 6;
     const auto deadline = Clock::now() + std::chrono::seconds(120);
+    std::atomic<bool> writing{true};  // until the last kill
 
     std::mutex mutex;
     std::set<std::string> acknowledged;
@@ -174,7 +174,7 @@ TEST(DeliveryFaultCollector,
     std::vector<std::thread> writers;
     for (int w = 0; w < kWriters; ++w) {
         writers.emplace_back([&, w] {
-            for (int b = 0; b < kBatches && Clock::now() < deadline; ++b) {
+            for (int b = 0; writing && Clock::now() < deadline; ++b) {
                 std::vector<std::string> ids;
                 std::string body = "[";
                 for (int i = 0; i < kRecordsPerBatch; ++i) {
@@ -195,8 +195,11 @@ TEST(DeliveryFaultCollector,
                     }
                     std::this_thread::sleep_for(std::chrono::milliseconds(20));
                 }
-                std::lock_guard lock(mutex);
-                acknowledged.insert(ids.begin(), ids.end());
+                {
+                    std::lock_guard lock(mutex);
+                    acknowledged.insert(ids.begin(), ids.end());
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }
             --writers_left;
         });
@@ -209,6 +212,7 @@ TEST(DeliveryFaultCollector,
         while (reading) {
             const auto response = try_request(http::verb::get, url + "/logs?format=text");
             if (!response || response->status != 200) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
                 continue;
             }
             ++reads;
@@ -222,12 +226,13 @@ TEST(DeliveryFaultCollector,
             if (!response->body.empty() && response->body.back() != '\n') {
                 ++torn_lines_served;
             }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     });
 
     double longest_restart_s = 0;
     int torn_tails_cut = 0;
-    for (int kill = 0; kill < kKills && writers_left > 0; ++kill) {
+    for (int kill = 0; kill < kKills; ++kill) {
         std::this_thread::sleep_for(std::chrono::milliseconds(400));
         ASSERT_EQ(::kill(collector->pid(), SIGKILL), 0);
         collector->stop();  // reaps it
@@ -239,6 +244,7 @@ TEST(DeliveryFaultCollector,
             ++torn_tails_cut;
         }
     }
+    writing = false;
     for (auto& writer : writers) {
         writer.join();
     }
@@ -262,8 +268,7 @@ TEST(DeliveryFaultCollector,
         lost += stored[id] == 0;
         duplicated += stored[id] > 1;
     }
-    EXPECT_EQ(acknowledged.size(),
-              static_cast<std::size_t>(kWriters * kBatches * kRecordsPerBatch));
+    EXPECT_GT(acknowledged.size(), 0u);
     EXPECT_EQ(lost, 0);
     EXPECT_EQ(duplicated, 0);
     EXPECT_EQ(records.size(), acknowledged.size()) << "nothing but the acknowledged records";
@@ -312,8 +317,8 @@ TEST(DeliveryFaultCollector, StoppedUnderLoadLosesNoRecordOfACompletedJob) {
                     {"mechanism",
                      "http"}}.dump();
                 const auto response = try_request(http::verb::post, submit_url, body);
-                std::lock_guard lock(mutex);
                 if (response && response->status == 200) {
+                    std::lock_guard lock(mutex);
                     completed_http.push_back(json::parse(response->body)["job_id"]);
                     if (resumed_at && !first_answer_after_resume_s) {
                         first_answer_after_resume_s = seconds_since(*resumed_at);
