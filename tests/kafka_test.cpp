@@ -13,166 +13,13 @@
 
 #include "calcmesh/arithmetic.hpp"
 #include "calcmesh/worker_urls.hpp"
+#include "kafka_system.hpp"
 #include "service_process.hpp"
 
 namespace calcmesh::testing {
 namespace {
 
 using nlohmann::json;
-
-std::string broker_port(const std::string& dir) {
-    std::ifstream in(dir + "/broker.port");
-    std::string port;
-    in >> port;
-    return port;
-}
-
-/// The broker every test of this run shares.
-std::string shared_bootstrap() {
-    const char* dir = std::getenv("CALCMESH_TEST_KAFKA_DIR");
-    if (!dir) {
-        throw std::runtime_error(
-            "CALCMESH_TEST_KAFKA_DIR is not set: run these tests through ctest");
-    }
-    return "127.0.0.1:" + broker_port(dir);
-}
-
-/// Runs a shell command and returns what it printed.
-std::string run(const std::string& command) {
-    std::string output;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) {
-        ADD_FAILURE() << "cannot run " << command;
-        return output;
-    }
-    std::array<char, 4096> buffer{};
-    std::size_t got = 0;
-    while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
-        output.append(buffer.data(), got);
-    }
-    ::pclose(pipe);
-    return output;
-}
-
-/// Topic names of their own for each test, so tests never see each other's messages.
-struct Topics {
-    explicit Topics(const std::string& bootstrap) {
-        static int counter = 0;
-        const auto prefix =
-            "t" + std::to_string(::getpid()) + "_" + std::to_string(++counter) + "_";
-        for (const auto operation : kAllOperations) {
-            names[static_cast<std::size_t>(operation)] =
-                prefix + std::string(operation_name(operation)) + "_requests";
-        }
-        names[4] = prefix + "results";
-        auto created =
-            create_topics(bootstrap, std::vector<std::string>(names.begin(), names.end()), 3,
-                          std::chrono::seconds(20));
-        if (!created) {
-            throw std::runtime_error(created.error().message);
-        }
-    }
-    std::vector<std::string> flags() const {
-        std::vector<std::string> flags;
-        for (const auto operation : kAllOperations) {
-            flags.push_back("--topic-" + std::string(operation_name(operation)) + "-requests");
-            flags.push_back(names[static_cast<std::size_t>(operation)]);
-        }
-        flags.push_back("--topic-results");
-        flags.push_back(names[4]);
-        return flags;
-    }
-    std::string request(Operation operation) const {
-        return names[static_cast<std::size_t>(operation)];
-    }
-    const std::string& results() const { return names[4]; }
-    std::array<std::string, 5> names;
-};
-
-/// A system on the Kafka broker: log_collector, the workers asked for, and job_submitter.
-class KafkaSystem {
-  public:
-    KafkaSystem(const std::string& name, std::string bootstrap, std::vector<Operation> operations,
-                std::vector<std::string> submitter_args = {})
-        : dir_(name), bootstrap_(std::move(bootstrap)), topics_(bootstrap_) {
-        collector_ = std::make_unique<ServiceProcess>(
-            "log_collector",
-            std::vector<std::string>{"--data-dir", (dir_.path() / "data").string()}, dir_.path());
-        for (const auto operation : operations) {
-            start_worker(operation);
-        }
-        auto args = common_args();
-        args.insert(args.end(), submitter_args.begin(), submitter_args.end());
-        for (const auto operation : kAllOperations) {
-            // HTTP is not used here; an unused port keeps it from reaching anything.
-            args.push_back("--" + std::string(operation_name(operation)) + "-worker-url");
-            args.push_back("http://127.0.0.1:1");
-        }
-        submitter_args_ = args;
-        start_submitter();
-    }
-
-    std::vector<std::string> common_args() const {
-        auto args = topics_.flags();
-        args.push_back("--kafka-bootstrap-servers");
-        args.push_back(bootstrap_);
-        return args;
-    }
-
-    void start_worker(Operation operation) {
-        auto args = common_args();
-        args.insert(args.end(), {"--operation", std::string(operation_name(operation)),
-                                 "--log-collector-url", collector_->url()});
-        auto& slot = workers_[static_cast<std::size_t>(operation)];
-        slot = std::make_unique<ServiceProcess>("worker", args, dir_.path());
-        wait_ready(*slot, "partitions_assigned");
-    }
-    void start_submitter() {
-        submitter_ =
-            std::make_unique<ServiceProcess>("job_submitter", submitter_args_, dir_.path());
-        wait_ready(*submitter_, "reading_results");
-    }
-
-    ClientResponse submit(const json& body) {
-        return post(submitter_->url() + "/submit", body.dump());
-    }
-    json job(const std::string& id) {
-        return json::parse(get(submitter_->url() + "/jobs/" + id).body);
-    }
-    json logs(const std::string& query = "") {
-        return json::parse(get(collector_->url() + "/logs" + query).body);
-    }
-
-    std::unique_ptr<ServiceProcess>& worker(Operation operation) {
-        return workers_[static_cast<std::size_t>(operation)];
-    }
-    std::unique_ptr<ServiceProcess>& submitter() { return submitter_; }
-    const Topics& topics() const { return topics_; }
-    const std::string& bootstrap() const { return bootstrap_; }
-    const std::vector<std::string>& submitter_args() const { return submitter_args_; }
-
-  private:
-    static void wait_ready(ServiceProcess& service, const std::string& flag) {
-        const bool ready = eventually(
-            [&] {
-                const auto body = json::parse(get(service.url() + "/readyz").body, nullptr, false);
-                return body.is_object() && body["dependencies"]["kafka"].value(flag, false) &&
-                       body["dependencies"]["kafka"].value("broker_reachable", false);
-            },
-            std::chrono::seconds(30));
-        if (!ready) {
-            throw std::runtime_error("no Kafka assignment:\n" + service.output());
-        }
-    }
-
-    TempDir dir_;
-    std::string bootstrap_;
-    Topics topics_;
-    std::unique_ptr<ServiceProcess> collector_;
-    std::array<std::unique_ptr<ServiceProcess>, 4> workers_;
-    std::unique_ptr<ServiceProcess> submitter_;
-    std::vector<std::string> submitter_args_;
-};
 
 std::vector<Operation> all_operations() {
     return {kAllOperations.begin(), kAllOperations.end()};
@@ -329,8 +176,8 @@ TEST(Kafka, AWorkerSurvivesMalformedMessages) {
     KafkaSystem system("kafka-poison", shared_bootstrap(), {Operation::division});
     const auto topic = system.topics().request(Operation::division);
     const auto produce = [&](const std::string& key, const std::string& value) {
-        run("printf '%s\\n' '" + value + "' | kcat -b " + system.bootstrap() + " -P -t " + topic +
-            " -k " + key);
+        run_command("printf '%s\\n' '" + value + "' | kcat -b " + system.bootstrap() + " -P -t " +
+                    topic + " -k " + key);
     };
     produce("junk", "this is not json");
     produce(
@@ -344,8 +191,8 @@ TEST(Kafka, AWorkerSurvivesMalformedMessages) {
     ASSERT_EQ(good.status, 200u) << good.body;
     EXPECT_EQ(json::parse(good.body)["result"], 3);
     // Messages with a job id are answered with an error result; all three are counted.
-    const auto results = run("kcat -b " + system.bootstrap() + " -C -t " +
-                             system.topics().results() + " -o beginning -e -q");
+    const auto results = run_command("kcat -b " + system.bootstrap() + " -C -t " +
+                                     system.topics().results() + " -o beginning -e -q");
     std::map<std::string, std::string> errors;
     std::istringstream lines(results);
     for (std::string line; std::getline(lines, line);) {
@@ -371,9 +218,9 @@ TEST(Kafka, KcatAloneCanPlayTheWorker) {
     const auto id = json::parse(response.body)["job_id"].get<std::string>();
 
     // Read the request as any Kafka client would, and answer it by hand.
-    const auto request =
-        json::parse(run("kcat -b " + system.bootstrap() + " -C -t " +
-                        system.topics().request(Operation::division) + " -o beginning -c 1 -e -q"));
+    const auto request = json::parse(run_command("kcat -b " + system.bootstrap() + " -C -t " +
+                                                 system.topics().request(Operation::division) +
+                                                 " -o beginning -c 1 -e -q"));
     EXPECT_EQ(request["job_id"], id);
     EXPECT_EQ(request["operation"], "division");
     EXPECT_EQ(request["a"], 22);
@@ -386,8 +233,8 @@ TEST(Kafka, KcatAloneCanPlayTheWorker) {
                          {"remainder", 1},
                          {"worker", "kcat_worker"},
                          {"reply_to", request["reply_to"]}};
-    run("printf '%s\\n' '" + result.dump() + "' | kcat -b " + system.bootstrap() + " -P -t " +
-        system.topics().results() + " -k " + id);
+    run_command("printf '%s\\n' '" + result.dump() + "' | kcat -b " + system.bootstrap() +
+                " -P -t " + system.topics().results() + " -k " + id);
     ASSERT_TRUE(eventually([&] { return system.job(id)["status"] == "completed"; }));
     const auto job = system.job(id);
     EXPECT_EQ(job["result"], 3);
@@ -397,17 +244,8 @@ TEST(Kafka, KcatAloneCanPlayTheWorker) {
 
 TEST(KafkaOutage, BrokerDownFailsKafkaJobsFastWhileHttpWorks) {
     // This test stops its broker, so it runs one of its own.
-    TempDir broker_dir("kafka-outage-broker");
-    const auto broker = std::string(CALCMESH_SOURCE_DIR) + "/scripts/kafka-broker";
-    ASSERT_EQ(std::system((broker + " start --data-dir " + broker_dir.path().string() +
-                           " --port 0 > /dev/null")
-                              .c_str()),
-              0);
-    struct StopBroker {
-        std::string command;
-        ~StopBroker() { std::system(command.c_str()); }
-    } stop_broker{broker + " stop --data-dir " + broker_dir.path().string() + " > /dev/null"};
-    const auto bootstrap = "127.0.0.1:" + broker_port(broker_dir.path().string());
+    OwnBroker broker("kafka-outage-broker");
+    const auto bootstrap = broker.bootstrap();
 
     TempDir dir("kafka-outage");
     Topics topics(bootstrap);
@@ -426,7 +264,7 @@ TEST(KafkaOutage, BrokerDownFailsKafkaJobsFastWhileHttpWorks) {
         },
         std::chrono::seconds(30)));
 
-    ASSERT_EQ(std::system(stop_broker.command.c_str()), 0);
+    ASSERT_TRUE(broker.stop());
     ASSERT_TRUE(eventually([&] {
         return json::parse(get(submitter.url() + "/readyz")
                                .body)["dependencies"]["kafka"]["broker_reachable"] == false;

@@ -33,6 +33,7 @@ unsigned http_status(ErrorCode code) {
         case ErrorCode::not_ready:
         case ErrorCode::overloaded:
         case ErrorCode::storage_failure:
+        case ErrorCode::log_backlog:
             return 503;
         case ErrorCode::upstream_timeout:
         case ErrorCode::job_timeout:
@@ -90,6 +91,8 @@ std::string_view error_code_name(ErrorCode code) {
             return "overloaded";
         case ErrorCode::storage_failure:
             return "storage_failure";
+        case ErrorCode::log_backlog:
+            return "log_backlog";
         case ErrorCode::internal:
             return "internal";
     }

@@ -37,6 +37,10 @@ std::string new_id(std::string_view prefix) {
     return id;
 }
 
+std::string job_record_id(const JobInput& input) {
+    return input.job_id + "@" + std::string(operation_name(input.operation));
+}
+
 Result<std::string> validate_job_id(std::string_view text) {
     bool valid = !text.empty() && text.size() <= 64;
     for (char c : text) {
@@ -328,8 +332,9 @@ Result<LogRecord> log_record_from_json(const nlohmann::json& json) {
         BOOST_OUTCOME_TRY(value, string_field(json, field));
         *target = value;
     }
-    if (record.record_id.empty() || record.record_id.size() > 64) {
-        return fail(ErrorCode::invalid_field, "record_id must be 1 to 64 characters", "record_id");
+    // Room for a job's record id (a job id of up to 64 characters and its operation).
+    if (record.record_id.empty() || record.record_id.size() > 128) {
+        return fail(ErrorCode::invalid_field, "record_id must be 1 to 128 characters", "record_id");
     }
     return record;
 }

@@ -74,6 +74,23 @@ TEST(LogRecord, RoundTripsThroughJson) {
     EXPECT_EQ(parsed.outcome.value().result, 42);
 }
 
+TEST(LogRecord, AJobsRecordIdIsTheSameForEveryDeliveryAndFitsTheLimit) {
+    const JobInput input{std::string(64, 'j'), Operation::multiplication, 6, 7};
+    EXPECT_EQ(job_record_id(input), job_record_id(input));
+    EXPECT_EQ(job_record_id({"j-1", Operation::division, 1, 2}), "j-1@division");
+    EXPECT_NE(job_record_id({"j-1", Operation::division, 1, 2}),
+              job_record_id({"j-1", Operation::addition, 1, 2}));
+    LogRecord record;
+    record.record_id = job_record_id(input);
+    record.input = input;
+    record.received_at = format_time(std::chrono::system_clock::now());
+    record.completed_at = record.received_at;
+    auto json = nlohmann::json::parse(log_line(record));
+    EXPECT_EQ(log_record_from_json(json).value().record_id, record.record_id);
+    json["record_id"] = std::string(129, 'r');
+    EXPECT_EQ(log_record_from_json(json).error().field, "record_id");
+}
+
 TEST(LogRecord, LineIsTheCompactJsonOfTheRecord) {
     // Whatever the strings hold, the line is what a JSON library writes for the same object.
     LogRecord record;

@@ -253,6 +253,10 @@ class KafkaConsumer::Rebalance : public RdKafka::RebalanceCb {
                       std::vector<RdKafka::TopicPartition*>& partitions) override {
         if (code == RdKafka::ERR__ASSIGN_PARTITIONS) {
             consumer->assign(partitions);
+            if (owner_.paused_) {
+                // Partitions that arrive during a pause wait for its end like the others.
+                consumer->pause(partitions);
+            }
             owner_.ready_ = true;
             spdlog::info("event=kafka_partitions_assigned count={}", partitions.size());
         } else {
@@ -378,6 +382,11 @@ void KafkaConsumer::run() {
                 continue;
             }
         }
+        if (options_.accepting && options_.accepting() == paused_) {
+            set_paused(!paused_);
+        }
+        // While paused this still serves the group's callbacks, so the consumer keeps its
+        // partitions; a message fetched before the pause may still come, and is handled.
         std::unique_ptr<RdKafka::Message> message(consumer_->consume(100));
         if (message->err() == RdKafka::ERR__TIMED_OUT ||
             message->err() == RdKafka::ERR__PARTITION_EOF) {
@@ -396,6 +405,21 @@ void KafkaConsumer::run() {
         }
         handler_(consumed);
     }
+}
+
+void KafkaConsumer::set_paused(bool paused) {
+    std::vector<RdKafka::TopicPartition*> partitions;
+    consumer_->assignment(partitions);
+    const auto code = paused ? consumer_->pause(partitions) : consumer_->resume(partitions);
+    RdKafka::TopicPartition::destroy(partitions);
+    if (code != RdKafka::ERR_NO_ERROR) {
+        spdlog::warn("event=kafka_{}_failed error=\"{}\"", paused ? "pause" : "resume",
+                     RdKafka::err2str(code));
+        return;  // tried again before the next message
+    }
+    paused_ = paused;
+    spdlog::info("event=kafka_consumption_{} group={}", paused ? "paused" : "resumed",
+                 options_.group_id);
 }
 
 void KafkaConsumer::track(const KafkaMessage& message) {

@@ -4,9 +4,39 @@
 
 namespace calcmesh::worker {
 
+/// Commits a request's offset once every part of its work is done: its result delivered and,
+/// for a computed job, its log record acknowledged.
+class KafkaWorker::Completion {
+  public:
+    Completion(std::weak_ptr<KafkaConsumer> consumer, const KafkaMessage& message, int parts)
+        : consumer_(std::move(consumer)),
+          topic_(message.topic),
+          partition_(message.partition),
+          offset_(message.offset),
+          parts_left_(parts) {}
+
+    /// Thread-safe: the producer's thread and the log shipper's loop each report their part.
+    void part_done() {
+        if (parts_left_.fetch_sub(1) != 1) {
+            return;
+        }
+        if (const auto consumer = consumer_.lock()) {
+            consumer->complete(topic_, partition_, offset_);
+        }
+    }
+
+  private:
+    std::weak_ptr<KafkaConsumer> consumer_;
+    std::string topic_;
+    std::int32_t partition_;
+    std::int64_t offset_;
+    std::atomic<int> parts_left_;
+};
+
 KafkaWorker::KafkaWorker(const KafkaConfig& config, Operation operation,
                          const std::string& group_id, const WorkerIdentity& identity,
-                         Compute compute, Answered answered, MetricsRegistry& metrics)
+                         Compute compute, Answered answered, Accepting accepting,
+                         MetricsRegistry& metrics)
     : config_(config),
       operation_(operation),
       identity_(identity),
@@ -17,17 +47,24 @@ KafkaWorker::KafkaWorker(const KafkaConfig& config, Operation operation,
                           "Request messages that could not be read or were not for this worker.")),
       producer_(config.bootstrap_servers, identity.instance, metrics) {
     consumer_ =
-        std::make_unique<KafkaConsumer>(KafkaConsumer::Options{config.bootstrap_servers,
+        std::make_shared<KafkaConsumer>(KafkaConsumer::Options{config.bootstrap_servers,
                                                                group_id,
                                                                identity.instance,
                                                                {config.request_topic(operation)},
-                                                               KafkaConsumer::Mode::group},
+                                                               KafkaConsumer::Mode::group,
+                                                               std::move(accepting)},
                                         [this](const KafkaMessage& message) { handle(message); });
 }
 
-KafkaWorker::~KafkaWorker() {
+void KafkaWorker::stop_consuming() {
     consumer_->stop();
+    // Results not delivered by now stay uncommitted: their requests go to the next owner.
+    stopping_ = true;
     producer_.flush(std::chrono::seconds(5));
+}
+
+KafkaWorker::~KafkaWorker() {
+    stop_consuming();
     consumer_.reset();
 }
 
@@ -47,10 +84,11 @@ void KafkaWorker::handle(const KafkaMessage& message) {
         return;
     }
     const ResultMessage answer{compute_(request.value().input), request.value().reply_to};
-    reply(message, answer);
+    auto completion = std::make_shared<Completion>(consumer_, message, 2);
+    reply(answer.result.input.job_id, to_json_text(answer), completion);
     // The log record only once the result is on its way: it serializes a record and wakes the
     // log shipper's thread, which would otherwise delay the reply.
-    answered_(answer.result, received);
+    answered_(answer.result, received, [completion] { completion->part_done(); });
 }
 
 void KafkaWorker::reject(const KafkaMessage& message, const Error& error) {
@@ -72,25 +110,35 @@ void KafkaWorker::reject(const KafkaMessage& message, const Error& error) {
     JobInput input;
     input.job_id = json["job_id"].get<std::string>();
     input.operation = operation_;
-    reply(message, ResultMessage{WorkerResult{input, fail(error.code, error.message), identity_},
-                                 json["reply_to"].get<std::string>()});
+    // Nothing was computed, so there is no log record: the delivered answer completes it.
+    reply(
+        input.job_id,
+        to_json_text(ResultMessage{WorkerResult{input, fail(error.code, error.message), identity_},
+                                   json["reply_to"].get<std::string>()}),
+        std::make_shared<Completion>(consumer_, message, 1));
 }
 
-void KafkaWorker::reply(const KafkaMessage& message, const ResultMessage& result) {
-    auto* consumer = consumer_.get();
-    producer_.produce(
-        config_.results_topic, result.result.input.job_id, to_json_text(result),
-        [consumer, topic = message.topic, partition = message.partition, offset = message.offset,
-         job_id = result.result.input.job_id](Result<void> delivered) {
-            if (delivered) {
-                consumer->complete(topic, partition, offset);
-            } else {
-                // Not committed: the request is redelivered after a restart or a
-                // rebalance, and the duplicate answer is ignored by job_submitter.
-                spdlog::error("event=kafka_result_not_delivered job_id={} error=\"{}\"", job_id,
-                              delivered.error().message);
-            }
-        });
+void KafkaWorker::reply(const std::string& job_id, const std::string& text,
+                        std::shared_ptr<Completion> completion) {
+    auto queued = std::make_shared<std::atomic<bool>>(false);
+    auto on_delivery = [this, job_id, text, completion, queued](Result<void> delivered) {
+        if (delivered) {
+            completion->part_done();
+            return;
+        }
+        // The consumer has moved past the request, so nothing else would answer it before a
+        // rebalance: send again until the broker takes it (each try waits out the producer's
+        // message timeout). A message the producer could not even queue fails at once, and
+        // is left to the redelivery: trying it again at once would only loop.
+        const bool retry = queued->load() && !stopping_.load();
+        spdlog::error("event=kafka_result_not_delivered job_id={} retry={} error=\"{}\"", job_id,
+                      retry, delivered.error().message);
+        if (retry) {
+            reply(job_id, text, completion);
+        }
+    };
+    producer_.produce(config_.results_topic, job_id, text, std::move(on_delivery));
+    queued->store(true);
 }
 
 }  // namespace calcmesh::worker

@@ -12,7 +12,7 @@ LogShipper::LogShipper(Runtime& runtime, Options options)
       shipped_(runtime.metrics().counter("calcmesh_log_records_shipped_total",
                                          "Log records acknowledged by log_collector.")),
       dropped_(runtime.metrics().counter("calcmesh_log_records_dropped_total",
-                                         "Log records dropped because the queue was full.")),
+                                         "Log records that log_collector refused for good (4xx).")),
       failures_(runtime.metrics().counter(
           "calcmesh_log_ship_failures_total",
           "Attempts to send a batch of log records that failed and will be retried.")) {
@@ -20,16 +20,13 @@ LogShipper::LogShipper(Runtime& runtime, Options options)
                             [this] { return static_cast<double>(queued()); });
 }
 
-bool LogShipper::enqueue(const LogRecord& record) {
+void LogShipper::enqueue(const LogRecord& record, Settled settled) {
     std::string line = log_line(record);
     bool wake = false;
     {
         std::lock_guard lock(mutex_);
-        if (queue_.size() >= options_.capacity) {
-            note_drop(record);
-            return false;
-        }
-        queue_.push_back({std::move(line), std::chrono::steady_clock::now()});
+        queue_.push_back({std::move(line), std::chrono::steady_clock::now(), std::move(settled)});
+        queued_ = queue_.size();
         // The sender sleeps while the queue is empty, and while a batch is not yet full.
         wake = sender_waiting_ && (queue_.size() == 1 || queue_.size() >= options_.batch_size);
         if (wake) {
@@ -39,27 +36,28 @@ bool LogShipper::enqueue(const LogRecord& record) {
     if (wake) {
         net::post(wakeup_.get_executor(), [this] { wakeup_.cancel(); });
     }
-    return true;
 }
 
-void LogShipper::note_drop(const LogRecord& record) {
-    dropped_.add();
-    ++drops_since_log_;
-    const auto now = std::chrono::steady_clock::now();
-    // One line per second at most, so an outage under load does not flood the log.
-    if (now - last_drop_log_ >= std::chrono::seconds(1)) {
-        spdlog::warn(
-            "event=log_record_dropped job_id={} dropped_since_last_report={} "
-            "queue_capacity={}",
-            record.input.job_id, drops_since_log_, options_.capacity);
-        last_drop_log_ = now;
-        drops_since_log_ = 0;
+bool LogShipper::has_room() const {
+    return queued_.load(std::memory_order_relaxed) < options_.capacity;
+}
+
+void LogShipper::settle(std::size_t count) {
+    std::vector<Settled> callbacks;
+    {
+        std::lock_guard lock(mutex_);
+        const auto end = queue_.begin() + static_cast<std::ptrdiff_t>(count);
+        for (auto it = queue_.begin(); it != end; ++it) {
+            if (it->settled) {
+                callbacks.push_back(std::move(it->settled));
+            }
+        }
+        queue_.erase(queue_.begin(), end);
+        queued_ = queue_.size();
     }
-}
-
-std::size_t LogShipper::queued() const {
-    std::lock_guard lock(mutex_);
-    return queue_.size();
+    for (const auto& settled : callbacks) {
+        settled();
+    }
 }
 
 void LogShipper::start() {
@@ -84,8 +82,7 @@ Task<bool> LogShipper::send_batch(std::chrono::milliseconds timeout) {
                                                     "/save_log", std::move(body),
                                                     "application/json", timeout, "log_collector");
     if (response && response.value().status == 201) {
-        std::lock_guard lock(mutex_);
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+        settle(count);
         shipped_.add(count);
         reachable_ = true;
         co_return true;
@@ -96,8 +93,7 @@ Task<bool> LogShipper::send_batch(std::chrono::milliseconds timeout) {
         // The collector refuses these records for good: retrying would block the queue forever.
         spdlog::error("event=log_batch_rejected records={} status={} body=\"{}\"", count,
                       response.value().status, response.value().body);
-        std::lock_guard lock(mutex_);
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+        settle(count);
         dropped_.add(count);
         co_return false;
     }

@@ -81,7 +81,8 @@ void WorkerConfig::add_to(ConfigParser& parser) {
     parser.add("log-collector-url", log_collector_url, "Base URL of log_collector");
     parser
         .add("log-queue-capacity", log_queue_capacity,
-             "Log records kept while log_collector is unreachable; more are dropped")
+             "Log records kept while log_collector is unreachable; once they are this many, "
+             "jobs are refused (503 log_backlog) and Kafka consumption pauses")
         ->check(CLI::PositiveNumber);
     parser.add("log-batch-size", log_batch_size, "Log records per request to log_collector")
         ->check(CLI::PositiveNumber);
@@ -112,7 +113,10 @@ WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
       log_shipper_(runtime, {.collector = collector_url(config.log_collector_url),
                              .capacity = config.log_queue_capacity,
                              .batch_size = config.log_batch_size,
-                             .linger = std::chrono::milliseconds(config.log_linger_ms)}) {
+                             .linger = std::chrono::milliseconds(config.log_linger_ms)}),
+      refused_(runtime.metrics().counter(
+          "calcmesh_jobs_refused_total",
+          "Jobs refused because the log queue was full (503 log_backlog).")) {
     for (auto mechanism : {Mechanism::http, Mechanism::kafka}) {
         for (const bool ok : {true, false}) {
             jobs_[static_cast<int>(mechanism)][ok ? 0 : 1] = &runtime.metrics().counter(
@@ -126,10 +130,11 @@ WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
         kafka_ = std::make_unique<KafkaWorker>(
             config.kafka, operation_, config.kafka_group, identity_,
             [this](const JobInput& input) { return run_job(input, Mechanism::kafka); },
-            [this](const WorkerResult& result, std::chrono::system_clock::time_point received) {
-                log_job(result, Mechanism::kafka, received);
+            [this](const WorkerResult& result, std::chrono::system_clock::time_point received,
+                   std::function<void()> logged) {
+                log_job(result, Mechanism::kafka, received, std::move(logged));
             },
-            runtime.metrics());
+            [this] { return log_shipper_.has_room(); }, runtime.metrics());
     }
 }
 
@@ -145,17 +150,21 @@ void WorkerService::start() {
 }
 
 Task<void> WorkerService::stop(std::chrono::steady_clock::time_point deadline) {
-    // Kafka first: leaving the group hands the partitions over, and its last log records
-    // join the queue before the final flush.
-    kafka_.reset();
+    // Kafka first, so that its last log records join the queue before the final flush; the
+    // group is left after the flush, committing the requests whose records went out.
+    if (kafka_) {
+        kafka_->stop_consuming();
+    }
     co_await log_shipper_.flush(deadline);
+    kafka_.reset();
 }
 
 Readiness WorkerService::readiness() const {
     Readiness readiness{true,
                         {{"log_collector",
                           {{"reachable", log_shipper_.collector_reachable()},
-                           {"queued_records", log_shipper_.queued()}}}}};
+                           {"queued_records", log_shipper_.queued()},
+                           {"accepting_jobs", log_shipper_.has_room()}}}}};
     readiness.dependencies["kafka"] =
         kafka_ ? nlohmann::json{{"enabled", true},
                                 {"broker_reachable", kafka_->broker_reachable()},
@@ -171,16 +180,20 @@ WorkerResult WorkerService::run_job(const JobInput& input, Mechanism mechanism) 
 }
 
 void WorkerService::log_job(const WorkerResult& result, Mechanism mechanism,
-                            std::chrono::system_clock::time_point received) {
+                            std::chrono::system_clock::time_point received,
+                            LogShipper::Settled settled) {
     LogRecord record;
-    record.record_id = new_id("r-");
+    // A Kafka request is redelivered after a crash, so its record's id comes from the job
+    // and log_collector stores it once; an HTTP request is never redelivered, and a caller of
+    // /compute may reuse a job id for another computation, so its record's id is fresh.
+    record.record_id = mechanism == Mechanism::kafka ? job_record_id(result.input) : new_id("r-");
     record.input = result.input;
     record.outcome = result.outcome;
     record.mechanism = mechanism;
     record.identity = identity_;
     record.received_at = format_time(received);
     record.completed_at = format_time(std::chrono::system_clock::now());
-    log_shipper_.enqueue(record);
+    log_shipper_.enqueue(record, std::move(settled));
 }
 
 Task<Response> WorkerService::handle_compute(Request request) {
@@ -190,6 +203,17 @@ Task<Response> WorkerService::handle_compute(Request request) {
         co_return error_response(input.error());
     }
 
+    if (!log_shipper_.has_room()) {
+        // A job answered now could not be logged: refuse it rather than lose its record.
+        refused_.add();
+        auto response = error_response(
+            {ErrorCode::log_backlog,
+             identity_.worker + " holds " + std::to_string(log_shipper_.queued()) +
+                 " log records that log_collector has not acknowledged (reachable: " +
+                 (log_shipper_.collector_reachable() ? "yes" : "no") + "); retry shortly"});
+        response.set(http::field::retry_after, "1");
+        co_return response;
+    }
     // A domain error (overflow, division by zero) keeps the full result form, with "error"
     // in place of "result", so the caller still learns which worker answered.
     const auto result = run_job(input.value(), Mechanism::http);

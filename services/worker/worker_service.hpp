@@ -43,10 +43,10 @@ class WorkerService final : public Application {
 
     /// Computes a job and counts it. Thread-safe.
     WorkerResult run_job(const JobInput& input, Mechanism mechanism);
-    /// Queues the log record of a job computed by `run_job`, which arrived at `received`.
-    /// Thread-safe.
+    /// Queues the log record of a job computed by `run_job`, which arrived at `received`;
+    /// `settled` runs once log_collector has it. Thread-safe.
     void log_job(const WorkerResult& result, Mechanism mechanism,
-                 std::chrono::system_clock::time_point received);
+                 std::chrono::system_clock::time_point received, LogShipper::Settled settled = {});
 
   private:
     Task<Response> handle_compute(Request request);
@@ -57,7 +57,8 @@ class WorkerService final : public Application {
     WorkerIdentity identity_;
     std::string about_html_;
     LogShipper log_shipper_;
-    Counter* jobs_[2][2] = {};            // [mechanism][ok, error]
+    Counter* jobs_[2][2] = {};  // [mechanism][ok, error]
+    Counter& refused_;
     std::unique_ptr<KafkaWorker> kafka_;  // null when Kafka is off
 };
 

@@ -34,6 +34,7 @@ enum class ErrorCode {
     not_ready,              ///< The service is starting or stopping.
     overloaded,             ///< Too much work in flight: retry shortly.
     storage_failure,        ///< The service could not write durably.
+    log_backlog,            ///< A worker holds as many unsent log records as it may: retry shortly.
     internal,
 };
 

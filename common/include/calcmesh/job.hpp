@@ -69,6 +69,10 @@ struct LogRecord {
 /// A fresh random job or record id: 16 lowercase hex digits after `prefix`.
 std::string new_id(std::string_view prefix);
 
+/// The record id of a job computed by a worker of its operation, e.g. "j-1c0e...@division":
+/// every delivery of the job gives the same id, so log_collector stores its record once.
+std::string job_record_id(const JobInput& input);
+
 /// Job ids are 1 to 64 characters of [A-Za-z0-9._:-].
 Result<std::string> validate_job_id(std::string_view text);
 

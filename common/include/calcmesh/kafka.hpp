@@ -110,6 +110,10 @@ class KafkaConsumer {
         std::string client_id;
         std::vector<std::string> topics;
         Mode mode = Mode::group;
+        /// Checked before each message: while it is false, consumption of every assigned
+        /// partition is paused (the broker keeps the messages), and resumed once it holds
+        /// again. Empty: always take more.
+        std::function<bool()> accepting;
     };
     using Handler = std::function<void(const KafkaMessage&)>;
 
@@ -132,6 +136,8 @@ class KafkaConsumer {
     void run();
     void track(const KafkaMessage& message);
     bool assign_tail();
+    /// Pauses or resumes every assigned partition. Consumer thread only.
+    void set_paused(bool paused);
 
     Options options_;
     Handler handler_;
@@ -139,6 +145,8 @@ class KafkaConsumer {
     std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
     std::atomic<bool> ready_{false};
     std::atomic<bool> stopping_{false};
+    /// Set by the consumer thread only; read by the rebalance callback on the same thread.
+    bool paused_ = false;
     std::mutex progress_mutex_;
     /// Per partition: offsets handed to the handler and not yet complete, and the highest
     /// completed one.
