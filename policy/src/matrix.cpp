@@ -119,7 +119,7 @@ std::string rules_of(const Decision& decision) {
 
 }  // namespace
 
-std::vector<MatrixRow> build_matrix(const CompiledPolicy& compiled, const Inventory& inventory) {
+std::vector<MatrixRow> matrix_pairs(const Inventory& inventory) {
     std::vector<Peer> sources;
     for (std::size_t i = 0; i < inventory.size(); ++i) {
         sources.push_back(Peer::of(i));
@@ -145,14 +145,41 @@ std::vector<MatrixRow> build_matrix(const CompiledPolicy& compiled, const Invent
     std::vector<MatrixRow> rows;
     for (const Peer& from : sources) {
         for (const Destination& to : destinations) {
-            if (external(from) && external(to.peer)) {
-                continue;
+            if (!(external(from) && external(to.peer))) {
+                rows.push_back({from, to.peer, to.port, to.protocol, {}, {}});
             }
-            rows.push_back({from, to.peer, to.port, to.protocol,
-                            decide(compiled, from, to.peer, to.port, to.protocol)});
         }
     }
     return rows;
+}
+
+std::vector<MatrixRow> build_matrix(const CompiledPolicy& compiled, const Inventory& inventory) {
+    std::vector<MatrixRow> rows = matrix_pairs(inventory);
+    for (MatrixRow& row : rows) {
+        row.decision = decide(compiled, row.from, row.to, row.port, row.protocol);
+    }
+    return rows;
+}
+
+std::vector<Request> probes_for(const MatrixRow& row, const std::vector<Request>& probes) {
+    std::vector<Request> applying;
+    if (row.decision.verdict != Verdict::restricted) {
+        return applying;
+    }
+    const auto restricted_by = [&](std::string_view kind) {
+        return std::any_of(
+            row.decision.sides.begin(), row.decision.sides.end(), [&](const SideDecision& side) {
+                return std::any_of(side.l7_allowed.begin(), side.l7_allowed.end(),
+                                   [&](const std::string& rule) { return rule.starts_with(kind); });
+            });
+    };
+    for (const Request& probe : probes) {
+        if ((probe.kind == Request::Kind::http && restricted_by("http ")) ||
+            (probe.kind == Request::Kind::kafka && restricted_by("kafka "))) {
+            applying.push_back(probe);
+        }
+    }
+    return applying;
 }
 
 std::string matrix_text(const std::vector<MatrixRow>& rows, const Inventory& inventory, bool all) {
@@ -201,12 +228,18 @@ nlohmann::json matrix_json(const std::vector<MatrixRow>& rows, const Inventory& 
                              {"l7_allowed", side.l7_allowed},
                              {"reason", side.reason}});
         }
+        auto requests = nlohmann::json::array();
+        for (const ProbeResult& probe : row.probes) {
+            requests.push_back({{"request", probe.request.to_string()},
+                                {"verdict", verdict_name(probe.decision.verdict)}});
+        }
         result.push_back({{"from", row.from.to_string(inventory)},
                           {"to", row.to.to_string(inventory)},
                           {"port", row.port},
                           {"protocol", to_string(row.protocol)},
                           {"verdict", verdict_name(row.decision.verdict)},
-                          {"sides", sides}});
+                          {"sides", sides},
+                          {"requests", requests}});
     }
     return result;
 }

@@ -915,6 +915,7 @@ LoadedPolicies load_policies(const std::vector<std::filesystem::path>& paths,
         }
         std::ostringstream text;
         text << in.rdbuf();
+        loaded.files.push_back({path, file, cluster});
         auto part = parse_policies(file, cluster, text.str());
         loaded.findings.insert(loaded.findings.end(), part.findings.begin(), part.findings.end());
         for (Policy& policy : part.set.policies) {

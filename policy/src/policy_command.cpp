@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "calcmesh/command.hpp"
+#include "calcmesh/policy/cilium_engine.hpp"
 #include "calcmesh/policy/inventory.hpp"
 #include "calcmesh/policy/lint.hpp"
 #include "calcmesh/policy/matrix.hpp"
@@ -26,6 +27,14 @@ struct CommonOptions {
     bool default_local_cluster = true;
 };
 
+/// Which engine decides: calcmesh's own, or Cilium's (cilium-engine).
+struct EngineOptions {
+    std::string engine = "calcmesh";
+    std::string cilium_engine;  ///< empty: default_cilium_engine()
+
+    bool cilium() const { return engine == "cilium"; }
+};
+
 struct CheckOptions {
     std::string from;
     std::string to;
@@ -39,6 +48,7 @@ struct MatrixOptions {
     bool json = false;
     bool all = false;
     std::string expect;
+    std::vector<std::string> probes;
 };
 
 struct Inputs {
@@ -72,6 +82,18 @@ void add_common(CLI::App& command, CommonOptions& options) {
         ->capture_default_str();
 }
 
+void add_engine(CLI::App& command, EngineOptions& options) {
+    command
+        .add_option("--engine", options.engine,
+                    "Who decides: calcmesh's engine, or Cilium's own (cilium-engine, built from "
+                    "cilium/cilium at the kit's version)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"calcmesh", "cilium"}));
+    command.add_option("--cilium-engine", options.cilium_engine,
+                       "The cilium-engine program (default: $CALCMESH_CILIUM_ENGINE, else "
+                       "cilium-engine next to calcmesh)");
+}
+
 /// Loads everything; prints what is wrong and returns nothing if it cannot be used.
 std::optional<Inputs> load(const CommonOptions& options, std::string_view command,
                            bool policy_findings_fatal) {
@@ -101,6 +123,39 @@ std::optional<Inputs> load(const CommonOptions& options, std::string_view comman
         return std::nullopt;
     }
     return inputs;
+}
+
+/// The decisions of the chosen engine, one per query; prints what went wrong if there are none.
+std::optional<std::vector<Decision>> decide_queries(const Inputs& inputs,
+                                                    const Inventory& inventory,
+                                                    const EngineOptions& engine,
+                                                    const std::vector<Query>& queries,
+                                                    std::string_view command) {
+    std::vector<Decision> decisions;
+    if (!engine.cilium()) {
+        const CompiledPolicy compiled = compile(inputs.policies.set, inventory, inputs.options);
+        for (const Query& query : queries) {
+            decisions.push_back(
+                decide(compiled, query.from, query.to, query.port, query.protocol, query.request));
+        }
+        return decisions;
+    }
+    const std::filesystem::path program = engine.cilium_engine.empty()
+                                              ? default_cilium_engine()
+                                              : std::filesystem::path(engine.cilium_engine);
+    auto answer = ask_cilium(program, inventory, inputs.policies.files, inputs.options, queries);
+    if (!answer) {
+        std::cerr << "calcmesh policy " << command << ": " << answer.error().message << '\n';
+        return std::nullopt;
+    }
+    if (!answer.value().refused.empty()) {
+        for (const auto& refusal : answer.value().refused) {
+            std::cerr << "error: " << refusal << '\n';
+        }
+        std::cerr << "calcmesh policy " << command << ": Cilium refuses these policies\n";
+        return std::nullopt;
+    }
+    return std::move(answer).value().decisions;
 }
 
 int run_lint(const CommonOptions& options) {
@@ -191,8 +246,10 @@ void print_decision(const Decision& decision, const Inventory& inventory) {
     }
 }
 
-int run_check(const CommonOptions& common, const CheckOptions& options) {
-    auto inputs = load(common, "check", true);
+int run_check(const CommonOptions& common, const EngineOptions& engine,
+              const CheckOptions& options) {
+    // Cilium's engine reads the policy files itself: what calcmesh's reader finds does not stop it.
+    auto inputs = load(common, "check", !engine.cilium());
     if (!inputs) {
         return kBadInput;
     }
@@ -228,16 +285,21 @@ int run_check(const CommonOptions& common, const CheckOptions& options) {
         std::cerr << "calcmesh policy check: " << problem << '\n';
         return kBadInput;
     }
-    const CompiledPolicy compiled = compile(inputs->policies.set, inventory, inputs->options);
     if (requests.empty()) {
         requests.push_back({});
     }
-    Verdict worst = Verdict::allowed;
-    std::vector<Decision> decisions;
+    std::vector<Query> queries;
     for (const Request& request : requests) {
-        decisions.push_back(
-            decide(compiled, from.value(), to.value(), options.port, *protocol, request));
-        worst = std::max(worst, decisions.back().verdict);
+        queries.push_back({from.value(), to.value(), options.port, *protocol, request});
+    }
+    const auto decided = decide_queries(*inputs, inventory, engine, queries, "check");
+    if (!decided) {
+        return kBadInput;
+    }
+    const std::vector<Decision>& decisions = *decided;
+    Verdict worst = Verdict::allowed;
+    for (const Decision& decision : decisions) {
+        worst = std::max(worst, decision.verdict);
     }
     std::string asked = options.http.empty() && options.kafka.empty() ? ""
                         : !options.http.empty()
@@ -256,8 +318,25 @@ int run_check(const CommonOptions& common, const CheckOptions& options) {
     return worst == Verdict::allowed || worst == Verdict::restricted ? 0 : 1;
 }
 
-int run_matrix(const CommonOptions& common, const MatrixOptions& options) {
-    auto inputs = load(common, "matrix", true);
+int run_matrix(const CommonOptions& common, const EngineOptions& engine,
+               const MatrixOptions& options) {
+    if (engine.cilium() && !options.expect.empty()) {
+        std::cerr << "calcmesh policy matrix: --expect checks calcmesh's engine against the "
+                     "intended matrix; with --engine cilium, compare the two engines' --json "
+                     "instead (policy/tests/conformance.py)\n";
+        return kBadInput;
+    }
+    std::vector<Request> probes;
+    for (const auto& text : options.probes) {
+        auto parsed = parse_probe(text);
+        if (parsed.empty()) {
+            std::cerr << "calcmesh policy matrix: --probe '" << text
+                      << "': neither \"METHOD /path\" nor \"produce|consume|<apikey> TOPIC\"\n";
+            return kBadInput;
+        }
+        probes.insert(probes.end(), parsed.begin(), parsed.end());
+    }
+    auto inputs = load(common, "matrix", !engine.cilium());
     if (!inputs) {
         return kBadInput;
     }
@@ -275,9 +354,35 @@ int run_matrix(const CommonOptions& common, const MatrixOptions& options) {
         }
         flows = std::move(parsed).value();
     }
-    const CompiledPolicy compiled =
-        compile(inputs->policies.set, inputs->inventory, inputs->options);
-    const auto rows = build_matrix(compiled, inputs->inventory);
+    auto rows = matrix_pairs(inputs->inventory);
+    std::vector<Query> queries;
+    for (const MatrixRow& row : rows) {
+        queries.push_back({row.from, row.to, row.port, row.protocol, {}});
+    }
+    const auto decisions = decide_queries(*inputs, inputs->inventory, engine, queries, "matrix");
+    if (!decisions) {
+        return kBadInput;
+    }
+    queries.clear();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        rows[i].decision = (*decisions)[i];
+        for (const Request& request : probes_for(rows[i], probes)) {
+            rows[i].probes.push_back({request, {}});
+            queries.push_back({rows[i].from, rows[i].to, rows[i].port, rows[i].protocol, request});
+        }
+    }
+    if (!queries.empty()) {
+        const auto probed = decide_queries(*inputs, inputs->inventory, engine, queries, "matrix");
+        if (!probed) {
+            return kBadInput;
+        }
+        auto next = probed->begin();
+        for (MatrixRow& row : rows) {
+            for (ProbeResult& probe : row.probes) {
+                probe.decision = *next++;
+            }
+        }
+    }
     if (options.json) {
         std::cout << matrix_json(rows, inputs->inventory).dump(2) << '\n';
     } else {
@@ -289,6 +394,8 @@ int run_matrix(const CommonOptions& common, const MatrixOptions& options) {
     if (options.expect.empty()) {
         return 0;
     }
+    const CompiledPolicy compiled =
+        compile(inputs->policies.set, inputs->inventory, inputs->options);
     const auto differences = compare(rows, flows, compiled, inputs->inventory);
     auto& out = options.json ? std::cerr : std::cout;
     for (const auto& difference : differences) {
@@ -315,13 +422,16 @@ void add_policy_command(CLI::App& app) {
     add_common(*lint_command, *lint_options);
 
     auto check_common = std::make_shared<CommonOptions>();
+    auto check_engine = std::make_shared<EngineOptions>();
     auto check_options = std::make_shared<CheckOptions>();
-    auto* check = add_command(
-        *policy, "check",
-        "Whether one connection (and request) is allowed, and which rule "
-        "decides; exit 0 allowed, 1 denied",
-        [check_common, check_options] { return run_check(*check_common, *check_options); });
+    auto* check = add_command(*policy, "check",
+                              "Whether one connection (and request) is allowed, and which rule "
+                              "decides; exit 0 allowed, 1 denied",
+                              [check_common, check_engine, check_options] {
+                                  return run_check(*check_common, *check_engine, *check_options);
+                              });
     add_common(*check, *check_common);
+    add_engine(*check, *check_engine);
     check
         ->add_option("--from", check_options->from,
                      "CLUSTER/WORKLOAD, CLUSTER/key=value,... (a pod with those labels), or an "
@@ -344,19 +454,26 @@ void add_policy_command(CLI::App& app) {
         ->excludes(http);
 
     auto matrix_common = std::make_shared<CommonOptions>();
+    auto matrix_engine = std::make_shared<EngineOptions>();
     auto matrix_options = std::make_shared<MatrixOptions>();
-    auto* matrix = add_command(
-        *policy, "matrix",
-        "Every pair of pods (and world, host) on every port, with its "
-        "verdict; --expect compares it with the intended matrix",
-        [matrix_common, matrix_options] { return run_matrix(*matrix_common, *matrix_options); });
+    auto* matrix =
+        add_command(*policy, "matrix",
+                    "Every pair of pods (and world, host) on every port, with its "
+                    "verdict; --expect compares it with the intended matrix",
+                    [matrix_common, matrix_engine, matrix_options] {
+                        return run_matrix(*matrix_common, *matrix_engine, *matrix_options);
+                    });
     add_common(*matrix, *matrix_common);
+    add_engine(*matrix, *matrix_engine);
     matrix->add_flag("--json", matrix_options->json, "Every pair as JSON, with the deciding rules");
     matrix->add_flag("--all", matrix_options->all, "Text: list the dropped pairs too");
     matrix
         ->add_option("--expect", matrix_options->expect,
                      "The intended matrix (YAML); exit 1 on any difference")
         ->check(CLI::ExistingFile);
+    matrix->add_option("--probe", matrix_options->probes,
+                       "A request (\"GET /about\", \"produce results\", \"metadata\") to decide on "
+                       "every pair whose L7 rules of its kind restrict it; --json lists them");
 }
 
 }  // namespace calcmesh::policy

@@ -11,6 +11,12 @@
 /// held against.
 namespace calcmesh::policy {
 
+/// A request decided on a pair that L7 rules restrict.
+struct ProbeResult {
+    Request request;
+    Decision decision;
+};
+
 /// One cell: `from` connecting to `to` on a port.
 struct MatrixRow {
     Peer from;
@@ -18,6 +24,7 @@ struct MatrixRow {
     int port = 0;
     Protocol protocol = Protocol::tcp;
     Decision decision;
+    std::vector<ProbeResult> probes;  ///< see probes_for
 };
 
 /// The world port the matrix probes for egress to outside the clusters.
@@ -25,14 +32,21 @@ inline constexpr int kWorldPort = 443;
 
 /// Every source (each endpoint, and the entities world and host) to every destination (each
 /// endpoint on each port it listens on, and world on kWorldPort), leaving out pairs of two
-/// external endpoints or two entities. Rows are in inventory order.
+/// external endpoints or two entities. Rows are in inventory order, not decided yet.
+std::vector<MatrixRow> matrix_pairs(const Inventory& inventory);
+
+/// matrix_pairs, each decided by decide().
 std::vector<MatrixRow> build_matrix(const CompiledPolicy& compiled, const Inventory& inventory);
+
+/// The requests of `probes` that L7 rules decide on a row: none unless the row is restricted,
+/// then those of the kind (http, kafka) of the rules that restrict it.
+std::vector<Request> probes_for(const MatrixRow& row, const std::vector<Request>& probes);
 
 /// One line per row that connects (all rows with `all`), then a count:
 /// "c1-client/job-submitter  c3a-workers/addition-worker  8091/TCP  L7 http GET /compute...".
 std::string matrix_text(const std::vector<MatrixRow>& rows, const Inventory& inventory, bool all);
 
-/// Every row with its sides and deciding rules.
+/// Every row with its sides, deciding rules and probed requests.
 nlohmann::json matrix_json(const std::vector<MatrixRow>& rows, const Inventory& inventory);
 
 /// A flow the architecture needs, from the intended-matrix file: from each of `from` to each

@@ -153,6 +153,13 @@ struct PolicySet {
     std::vector<Policy> policies;
 };
 
+/// A policy file as load_policies read it.
+struct PolicyFile {
+    std::filesystem::path path;
+    std::string file;     ///< as messages name it, e.g. "policies/c1-client.yaml"
+    std::string cluster;  ///< the cluster it is applied to
+};
+
 /// Policies read from files, and what is wrong with them. A policy with any finding is left out
 /// of the set, so that the engine never works on half of one.
 struct LoadedPolicies {
@@ -161,6 +168,7 @@ struct LoadedPolicies {
     /// "kafka-l7/c2-kafka.yaml replaces CiliumNetworkPolicy calcmesh/kafka-clients of
     /// policies/c2-kafka.yaml", for each policy a later file replaced.
     std::vector<std::string> replaced;
+    std::vector<PolicyFile> files;  ///< every file read, in the order applied
 };
 
 /// Reads the policy documents of one file applied to `cluster`. `file` names it in messages.
