@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "bpf_datapath.hpp"
+#include "fault.hpp"
 #include "flow_stage.hpp"
 #include "services.hpp"
 
@@ -275,6 +276,8 @@ void print_status(const std::string& name, std::ostream& out) {
     out << fmt::format("lab {}  datapath {}  ({} namespaces, BPF pins in {})\n", name,
                        state.datapath.empty() ? "unknown (a switch failed)" : state.datapath,
                        state.namespaces.size(), state.pin_dir);
+    if (!state.faults.empty())
+        print_faults(state, out);
     const auto process_of = [&](const std::string& pod) {
         std::string text;
         for (const auto& process : state.processes) {

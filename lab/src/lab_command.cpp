@@ -4,9 +4,11 @@
 
 #include <iostream>
 #include <stdexcept>
+#include <thread>
 
 #include "bench.hpp"
 #include "calcmesh/command.hpp"
+#include "fault.hpp"
 #include "forwarder.hpp"
 #include "lab.hpp"
 
@@ -36,12 +38,104 @@ struct LabOptions {
     std::vector<std::string> command;
     std::uint16_t job_submitter_port = 8080;
     std::uint16_t help_page_port = 8081;
+    std::string delay;
+    std::string duration;
+    std::vector<std::string> fault_ids;
 };
 
 void add_name(CLI::App* command, LabOptions& options) {
     command->add_option("--name", options.name, "Lab name, the prefix of its namespaces")
         ->envname("CALCMESH_LAB")
         ->capture_default_str();
+}
+
+void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options) {
+    auto* fault = lab.add_subcommand(
+        "fault",
+        "Faults across the clusters: partitions, delays and killed services, until healed");
+    fault->require_subcommand(1);
+
+    const auto add = [options](lab::FaultKind kind) {
+        return guarded([options, kind] {
+            lab::FaultRequest request{kind, options->target};
+            if (kind == lab::FaultKind::delay)
+                request.delay = lab::parse_duration(options->delay, "delay");
+            if (!options->duration.empty())
+                request.duration = lab::parse_duration(options->duration, "--for");
+            const auto made = lab::add_fault(options->name, request, std::cout);
+            std::cout << fmt::format("lab {}: made {}\n", options->name, made.id);
+            lab::print_faults(lab::require_lab(options->name), std::cout);
+            return 0;
+        });
+    };
+    const auto add_for = [options](CLI::App* command) {
+        command->add_option("--for", options->duration,
+                            "Heal by itself after this long (250ms, 10s, 2m); default: until "
+                            "`calcmesh lab fault heal`");
+    };
+
+    auto* partition = add_command(
+        *fault, "partition",
+        "Cut a cluster off from the other clusters: packets between its pods and theirs are "
+        "dropped both ways (the client outside still reaches it)",
+        add(lab::FaultKind::partition));
+    add_name(partition, *options);
+    partition->add_option("cluster", options->target, "c1-client, c2-kafka, c3a-workers, ...")
+        ->required();
+    add_for(partition);
+
+    auto* delay = add_command(
+        *fault, "delay",
+        "Delay what a cluster's pods send to the other clusters (every round trip between them "
+        "takes that much longer)",
+        add(lab::FaultKind::delay));
+    add_name(delay, *options);
+    delay->add_option("cluster", options->target, "c1-client, c2-kafka, c3a-workers, ...")
+        ->required();
+    delay->add_option("delay", options->delay, "How long, e.g. 50ms (plain numbers are ms)")
+        ->required();
+    add_for(delay);
+
+    auto* kill = add_command(
+        *fault, "kill",
+        "Kill one service of the lab with SIGKILL; it stays dead until healed (the lab does not "
+        "supervise its services)",
+        add(lab::FaultKind::kill));
+    add_name(kill, *options);
+    kill->add_option("service", options->target,
+                     "A service, named as its pod: addition-worker, kafka, log-collector, ...")
+        ->required();
+    add_for(kill);
+
+    auto* heal = add_command(
+        *fault, "heal",
+        "Remove faults (all of them, or those named): partitions and delays are lifted, killed "
+        "services started again",
+        guarded([options] {
+            bool timer = false;
+            if (!options->duration.empty()) {
+                const auto after = lab::parse_duration(options->duration, "--after");
+                lab::require_lab(options->name);
+                std::this_thread::sleep_for(after);
+                timer = true;
+            }
+            const auto healed =
+                lab::heal_faults(options->name, options->fault_ids, timer, std::cout);
+            if (healed.empty())
+                std::cout << fmt::format("lab {}: nothing to heal\n", options->name);
+            return 0;
+        }));
+    add_name(heal, *options);
+    heal->add_option("fault", options->fault_ids, "Fault ids as `status` lists them (f1, f2, ...)");
+    heal->add_option("--after", options->duration,
+                     "Wait this long first (what `--for` runs); a fault healed meanwhile is no "
+                     "error");
+
+    auto* status = add_command(*fault, "status", "List the faults in force", guarded([options] {
+        lab::print_faults(lab::require_lab(options->name), std::cout);
+        return 0;
+    }));
+    add_name(status, *options);
 }
 
 }  // namespace
@@ -188,6 +282,8 @@ void add_lab_command(CLI::App& app) {
     bench->add_option("--from", bench_options->from_data,
                       "Render the report from an earlier run's JSON without measuring");
     bench->add_flag("--smoke", *smoke, "One short round: checks that the bench works");
+
+    add_fault_command(*lab, options);
 }
 
 }  // namespace calcmesh

@@ -147,24 +147,28 @@ void start_services(const Topology& topology, LabState& state, std::ostream& log
         }
     }
     fs::create_directories(lab_dir(topology.lab_name()) / "data");
-    for (const auto& spec : specs) {
-        start_process(state, spec.pod, spec.name, spec.argv, {});
-        const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
-        while (!ready(topology, spec)) {
-            const auto& process = state.processes.back();
-            if (process_start_time(process.pid) != process.start_time ||
-                std::chrono::steady_clock::now() > deadline) {
-                throw std::runtime_error(fmt::format(
-                    "{} did not come up in pod {}; see {}", spec.name, spec.pod,
-                    (lab_dir(topology.lab_name()) / "logs" / (spec.name + ".log")).string()));
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    for (const auto& spec : specs)
+        start_service(topology, state, spec, log);
+}
+
+void start_service(const Topology& topology, LabState& state, const ServiceSpec& spec,
+                   std::ostream& log) {
+    start_process(state, spec.pod, spec.name, spec.argv, {});
+    const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+    while (!ready(topology, spec)) {
+        const auto& process = state.processes.back();
+        if (process_start_time(process.pid) != process.start_time ||
+            std::chrono::steady_clock::now() > deadline) {
+            throw std::runtime_error(fmt::format(
+                "{} did not come up in pod {}; see {}", spec.name, spec.pod,
+                (lab_dir(topology.lab_name()) / "logs" / (spec.name + ".log")).string()));
         }
-        if (spec.name == "kafka")
-            create_kafka_topics(topology);
-        log << fmt::format("  {} ready on {}:{}\n", spec.name, topology.pod(spec.pod).ip.str(),
-                           spec.port);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
+    if (spec.name == "kafka")
+        create_kafka_topics(topology);
+    log << fmt::format("  {} ready on {}:{}\n", spec.name, topology.pod(spec.pod).ip.str(),
+                       spec.port);
 }
 
 }  // namespace calcmesh::lab

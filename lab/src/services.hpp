@@ -26,4 +26,8 @@ std::vector<ServiceSpec> service_specs(const Topology& topology);
 /// its log file if one does not come up.
 void start_services(const Topology& topology, LabState& state, std::ostream& log);
 
+/// Starts one service in its pod, records it and waits until it answers (as start_services).
+void start_service(const Topology& topology, LabState& state, const ServiceSpec& spec,
+                   std::ostream& log);
+
 }  // namespace calcmesh::lab

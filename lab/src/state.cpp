@@ -16,8 +16,10 @@ constexpr const char* kPinRoot = "/sys/fs/bpf/calcmesh-lab";
 }  // namespace
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LabProcess, pod, name, pid, start_time)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LabFault, id, kind, target, delay_ms, since_unix_ms,
+                                                heals_at_unix_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LabState, name, datapath, namespaces, pin_dir,
-                                                processes, observe)
+                                                processes, observe, faults, faults_made)
 
 std::filesystem::path run_root() {
     return kRunRoot;

@@ -18,6 +18,17 @@ struct LabProcess {
     std::uint64_t start_time = 0;  ///< tells the process from a later one reusing its pid
 };
 
+/// A fault the lab has put in (`calcmesh lab fault`), recorded before it is made so that
+/// `heal` and `down` can undo it.
+struct LabFault {
+    std::string id;      ///< "f1", "f2", ... never reused within a lab
+    std::string kind;    ///< partition, delay or kill
+    std::string target;  ///< a cluster (partition, delay) or a service (kill)
+    int delay_ms = 0;    ///< delay only
+    std::int64_t since_unix_ms = 0;
+    std::int64_t heals_at_unix_ms = 0;  ///< 0: until `calcmesh lab fault heal`
+};
+
 /// What a lab has made, written before each thing is made, so that `calcmesh lab down` can
 /// remove everything even after a crash half-way through `up`.
 struct LabState {
@@ -27,6 +38,8 @@ struct LabState {
     std::string pin_dir;                  ///< BPF pins under /sys/fs/bpf
     std::vector<LabProcess> processes;
     bool observe = false;  ///< the flow stage runs on every node
+    std::vector<LabFault> faults;
+    int faults_made = 0;  ///< numbers the next fault's id
 };
 
 /// The folder of every lab's run directory (/run/calcmesh-lab).
