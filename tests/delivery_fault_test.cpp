@@ -292,8 +292,9 @@ TEST(DeliveryFaultCollector, StoppedUnderLoadLosesNoRecordOfACompletedJob) {
     // the longer run (docs/fault-tests.md) sets 30 s and the default capacity.
     const auto outage = std::chrono::seconds(env_or("CALCMESH_FAULT_OUTAGE_SECONDS", 5));
     const auto capacity = std::to_string(env_or("CALCMESH_FAULT_LOG_QUEUE_CAPACITY", 1000));
-    KafkaSystem system("fault-collector-stop", shared_bootstrap(), {Operation::addition}, {},
-                       {"--log-queue-capacity", capacity});
+    // Room for every job of the run in job_submitter's table, so that each can be looked up.
+    KafkaSystem system("fault-collector-stop", shared_bootstrap(), {Operation::addition},
+                       {"--jobs-capacity", "1000000"}, {"--log-queue-capacity", capacity});
     const auto submit_url = system.submitter()->url() + "/submit";
     const auto collector_pid = system.collector()->pid();
 
