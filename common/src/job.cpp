@@ -332,9 +332,10 @@ Result<LogRecord> log_record_from_json(const nlohmann::json& json) {
         BOOST_OUTCOME_TRY(value, string_field(json, field));
         *target = value;
     }
-    // Room for a job's record id (a job id of up to 64 characters and its operation).
-    if (record.record_id.empty() || record.record_id.size() > 128) {
-        return fail(ErrorCode::invalid_field, "record_id must be 1 to 128 characters", "record_id");
+    if (record.record_id.empty() || record.record_id.size() > kMaxRecordIdLength) {
+        return fail(ErrorCode::invalid_field,
+                    "record_id must be 1 to " + std::to_string(kMaxRecordIdLength) + " characters",
+                    "record_id");
     }
     return record;
 }

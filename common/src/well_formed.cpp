@@ -144,7 +144,8 @@ std::optional<LogRecord> well_formed_log_record(simdjson::dom::element element) 
         return std::nullopt;
     }
     const auto parsed_mechanism = parse_mechanism(mechanism);
-    if (!parsed_mechanism || record.record_id.empty() || record.record_id.size() > 64) {
+    if (!parsed_mechanism || record.record_id.empty() ||
+        record.record_id.size() > kMaxRecordIdLength) {
         return std::nullopt;
     }
     record.input = std::move(result->input);

@@ -104,7 +104,8 @@ TEST(WellFormed, LeavesUnusualKafkaMessagesToTheFullParser) {
 
 TEST(WellFormed, LogRecordsReadAsTheFullParserReadsThem) {
     auto other = sample_record();
-    other.record_id = "r-2";
+    // The longest id there is: a job's record id for a job id of 64 characters.
+    other.record_id = std::string(kMaxRecordIdLength, 'r');
     other.outcome = Outcome{5, std::nullopt};
     other.mechanism = Mechanism::http;
     const auto one = log_line(sample_record());
@@ -137,8 +138,9 @@ TEST(WellFormed, LeavesUnusualLogRecordsToTheFullParser) {
              log_line(failed), with(R"("extra":1)"), "[" + line + "," + log_line(failed) + "]",
              std::string("[]"), "[[" + line + "]]",
              std::regex_replace(line, std::regex(R"("record_id":"r-1")"), R"("record_id":"")"),
-             std::regex_replace(line, std::regex(R"("record_id":"r-1")"),
-                                R"("record_id":")" + std::string(65, 'r') + "\""),
+             std::regex_replace(
+                 line, std::regex(R"("record_id":"r-1")"),
+                 R"("record_id":")" + std::string(kMaxRecordIdLength + 1, 'r') + "\""),
              std::regex_replace(line, std::regex(R"("mechanism":"kafka")"),
                                 R"("mechanism":"smoke")"),
              std::regex_replace(line, std::regex(R"("mechanism":"kafka",)"), ""),

@@ -31,10 +31,17 @@ Task<Result<WorkerResult>> HttpTransport::run(JobInput input,
         }
     }
     const auto body = nlohmann::json::parse(response.value().body, nullptr, false);
-    if (status == 503 && body.is_object() && body.contains("error") && body["error"].is_object() &&
-        body["error"].value("code", "") == "overloaded") {
-        // The worker refused the job before doing it: the client may retry, as with our own.
-        co_return fail(ErrorCode::overloaded, name + " is overloaded; retry shortly");
+    if (status == 503 && body.is_object() && body.contains("error") && body["error"].is_object()) {
+        // The worker refused the job before doing it (too much work, or too many log records
+        // not yet taken by log_collector): the client may retry, as with our own refusals.
+        const auto code = parse_error_code(body["error"].value("code", ""));
+        if (code == ErrorCode::overloaded) {
+            co_return fail(ErrorCode::overloaded, name + " is overloaded; retry shortly");
+        }
+        if (code == ErrorCode::log_backlog) {
+            co_return fail(ErrorCode::log_backlog,
+                           name + " holds too many unsent log records; retry shortly");
+        }
     }
     std::string detail = "HTTP " + std::to_string(status);
     if (body.is_object() && body.contains("error") && body["error"].is_object() &&

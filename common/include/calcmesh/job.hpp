@@ -55,6 +55,10 @@ struct JobRequestMessage {
     std::string reply_to;  ///< instance id of the job_submitter that awaits the result
 };
 
+/// The longest record id: room for a job's record id (a job id of up to 64 characters and
+/// its operation). Both readers of a record enforce it.
+inline constexpr std::size_t kMaxRecordIdLength = 128;
+
 /// One record kept by log_collector about a computation.
 struct LogRecord {
     std::string record_id;  ///< unique per record; a resent record is stored once
