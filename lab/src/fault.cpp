@@ -350,15 +350,12 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
     long long value = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     const std::string_view unit(end, text.data() + text.size() - end);
-    long long scale = 0;
-    if (unit.empty() || unit == "ms")
-        scale = 1;
-    else if (unit == "s")
-        scale = 1000;
-    else if (unit == "m")
-        scale = 60000;
-    if (error != std::errc() || scale == 0 || value <= 0 ||
-        value > kMaxDuration.count() * 1000 / scale) {
+    const long long scale = unit.empty() || unit == "ms" ? 1
+                            : unit == "s"                ? 1000
+                            : unit == "m"                ? 60000
+                                                         : 0;
+    const auto most = std::chrono::milliseconds(kMaxDuration).count();
+    if (error != std::errc() || scale == 0 || value <= 0 || value > most / scale) {
         throw std::invalid_argument(fmt::format(
             "{}: '{}' is not a duration (a positive whole number of ms, s or m, at most 24h, "
             "e.g. 250ms, 10s, 2m)",

@@ -222,8 +222,9 @@ TEST_F(LabFaultTest, PartitionedWorkersFailFastAndEverythingArrivesAfterTheHeal)
         EXPECT_TRUE(job.status == 502 || job.status == 504) << job.status << " " << job.body;
         EXPECT_NE(job.body.find(worker), std::string::npos) << job.body;
         EXPECT_LE(job.seconds, std::chrono::duration<double>(kWorkerTimeout).count() + 1.0);
-        std::cout << fmt::format("[figure] http {} job during the partition: {} after {:.3f} s\n",
-                                 operation, job.status, job.seconds);
+        std::cout << fmt::format(
+            "[figure] http {} job during the partition: {} after {:.3f} s: {}\n", operation,
+            job.status, job.seconds, job.body);
     }
     // Cluster 3b is not cut off.
     EXPECT_EQ(submit("multiplication", "http").status, 200);
@@ -289,8 +290,9 @@ TEST_F(LabFaultTest, PartitionedWorkersFailFastAndEverythingArrivesAfterTheHeal)
     std::cout << fmt::format(
         "[figure] after the heal: http jobs for c3a answered after {:.1f} s; {}/{} kafka jobs "
         "submitted during the partition completed after {:.1f} s; {}/{} log records made during "
-        "the partition stored after {:.1f} s; help_page shows c3a available after {:.1f} s (each "
-        "measured from the end of `lab fault heal`, polled every 0.2 s)\n",
+        "the partition stored after {:.1f} s; help_page shows c3a available after {:.1f} s (from "
+        "the end of `lab fault heal`; checked one after another every 0.2 s, so each figure is an "
+        "upper bound)\n",
         http_back, completed, kafka_jobs.size(), kafka_done, delivered, kLocalJobs, records_in,
         help_back);
 }

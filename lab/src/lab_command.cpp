@@ -112,15 +112,15 @@ void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options
         "Remove faults (all of them, or those named): partitions and delays are lifted, killed "
         "services started again",
         guarded([options] {
-            bool timer = false;
-            if (!options->duration.empty()) {
+            // With --after this is the timer of `--for`: its fault may have been healed since.
+            const bool delayed = !options->duration.empty();
+            if (delayed) {
                 const auto after = lab::parse_duration(options->duration, "--after");
                 lab::require_lab(options->name);
                 std::this_thread::sleep_for(after);
-                timer = true;
             }
             const auto healed =
-                lab::heal_faults(options->name, options->fault_ids, timer, std::cout);
+                lab::heal_faults(options->name, options->fault_ids, delayed, std::cout);
             if (healed.empty())
                 std::cout << fmt::format("lab {}: nothing to heal\n", options->name);
             return 0;
