@@ -75,6 +75,26 @@ TEST(Matrix, HasEveryPairButTwoOutsiders) {
     EXPECT_EQ(json[0]["sides"][1]["rules"][0]["policy"], "CiliumNetworkPolicy calcmesh/server");
 }
 
+TEST(Matrix, ProbesOnlyThePairsTheirKindOfRulesRestrict) {
+    Fixture fixture(kPolicies);
+    const std::vector<Request> probes = {Request::http("GET", "/compute?a=1"),
+                                         Request::kafka("produce", "results")};
+    ASSERT_EQ(fixture.rows[0].decision.verdict, Verdict::restricted);
+    const auto applying = probes_for(fixture.rows[0], probes);
+    ASSERT_EQ(applying.size(), 1u);  // HTTP rules: the Kafka request is not theirs to decide
+    EXPECT_EQ(applying[0].to_string(), "GET /compute?a=1");
+    for (std::size_t i = 1; i < fixture.rows.size(); ++i) {
+        EXPECT_TRUE(probes_for(fixture.rows[i], probes).empty()) << i;  // none restricted
+    }
+    fixture.rows[0].probes.push_back(
+        {applying[0], decide(fixture.compiled, fixture.rows[0].from, fixture.rows[0].to, 8080,
+                             Protocol::tcp, applying[0])});
+    const auto json = matrix_json(fixture.rows, fixture.inventory);
+    EXPECT_EQ(json[0]["requests"][0]["request"], "GET /compute?a=1");
+    EXPECT_EQ(json[0]["requests"][0]["verdict"], "allowed");
+    EXPECT_TRUE(json[1]["requests"].empty());
+}
+
 TEST(Matrix, AgreesWithItsIntendedFlows) {
     // Outside the server's policy everything is open (no other policy): list what connects.
     Fixture fixture(kPolicies);

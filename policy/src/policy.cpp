@@ -684,6 +684,9 @@ std::string_view L7Rules::kind() const {
     return !http.empty() ? "http" : !kafka.empty() ? "kafka" : !dns.empty() ? "dns" : "";
 }
 
+// Cilium's list (cilium/proxy pkg/policy/api/kafka APIKeyMap, which PortRule.Sanitize checks):
+// it stops at alterconfigs (33), so Cilium 1.19 refuses a policy naming a later key such as
+// createpartitions, whatever Kafka itself has.
 const std::vector<std::pair<std::string, int>>& kafka_api_keys() {
     static const std::vector<std::pair<std::string, int>> kKeys = {
         {"produce", 0},
@@ -720,15 +723,6 @@ const std::vector<std::pair<std::string, int>>& kafka_api_keys() {
         {"deleteacls", 31},
         {"describeconfigs", 32},
         {"alterconfigs", 33},
-        {"alterreplicalogdirs", 34},
-        {"describelogdirs", 35},
-        {"saslauthenticate", 36},
-        {"createpartitions", 37},
-        {"createdelegationtoken", 38},
-        {"renewdelegationtoken", 39},
-        {"expiredelegationtoken", 40},
-        {"describedelegationtoken", 41},
-        {"deletegroups", 42},
     };
     return kKeys;
 }
@@ -761,10 +755,7 @@ bool kafka_key_has_topics(std::string_view api_key) {
                                     "offsetforleaderepoch",
                                     "addpartitionstotxn",
                                     "writetxnmarkers",
-                                    "txnoffsetcommit",
-                                    "alterreplicalogdirs",
-                                    "describelogdirs",
-                                    "createpartitions"};
+                                    "txnoffsetcommit"};
     return kTopicKeys.contains(lower(api_key));
 }
 

@@ -334,7 +334,14 @@ int run_matrix(const CommonOptions& common, const EngineOptions& engine,
                       << "': neither \"METHOD /path\" nor \"produce|consume|<apikey> TOPIC\"\n";
             return kBadInput;
         }
-        probes.insert(probes.end(), parsed.begin(), parsed.end());
+        // Operations share requests (produce and consume both send metadata): each once.
+        for (Request& request : parsed) {
+            if (std::none_of(probes.begin(), probes.end(), [&](const Request& known) {
+                    return known.to_string() == request.to_string();
+                })) {
+                probes.push_back(std::move(request));
+            }
+        }
     }
     auto inputs = load(common, "matrix", !engine.cilium());
     if (!inputs) {

@@ -74,6 +74,12 @@ TEST(Parse, NamesTheFieldOfEachMistake) {
                       "kafka: [{role: consume, apiKey: fetch, topic: results}]"),
               "c3.yaml: CiliumNetworkPolicy calcmesh/worker: spec.ingress[0].toPorts[0].rules."
               "kafka[0]: role and apiKey are exclusive: a role already names its API keys");
+    // Cilium knows the API keys up to alterconfigs (33) and refuses later ones.
+    EXPECT_EQ(finding("http: [{method: GET, path: \"/compute([?].*)?\"}]",
+                      "kafka: [{apiKey: createpartitions}]"),
+              "c3.yaml: CiliumNetworkPolicy calcmesh/worker: spec.ingress[0].toPorts[0].rules."
+              "kafka[0].apiKey: 'createpartitions' is not a Kafka API key name (e.g. produce, "
+              "fetch, metadata, apiversions)");
     EXPECT_EQ(finding("  ingress:", "  egress: []\n  ingress:"),
               "c3.yaml: CiliumNetworkPolicy calcmesh/worker: spec.egress: an empty list neither "
               "allows anything nor turns default deny on; write [{}] to deny everything, or "

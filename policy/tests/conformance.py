@@ -42,9 +42,9 @@ def probes(intended):
     return found + [p for p in EXTRA_PROBES if p not in found]
 
 
-def matrix(args, manifests, policies, probe_list, engine):
+def matrix(args, manifests, policies, options, probe_list, engine):
     command = [args.calcmesh, "policy", "matrix", "--manifests", str(manifests), "--policies",
-               *map(str, policies), "--all", "--json", "--engine", engine]
+               *map(str, policies), *options, "--all", "--json", "--engine", engine]
     if engine == "cilium":
         command += ["--cilium-engine", args.cilium_engine]
     for probe in probe_list:
@@ -100,9 +100,11 @@ def differences(ours, theirs):
     return found, requests
 
 
-def compare_case(args, name, manifests, policies, probe_list):
-    ours, our_refusal, our_seconds = matrix(args, manifests, policies, probe_list, "calcmesh")
-    theirs, their_refusal, their_seconds = matrix(args, manifests, policies, probe_list, "cilium")
+def compare_case(args, name, manifests, policies, options, probe_list):
+    ours, our_refusal, our_seconds = matrix(args, manifests, policies, options, probe_list,
+                                            "calcmesh")
+    theirs, their_refusal, their_seconds = matrix(args, manifests, policies, options, probe_list,
+                                                  "cilium")
     timing = f"calcmesh {our_seconds:.2f} s, Cilium {their_seconds:.2f} s"
     if our_refusal or their_refusal:
         if our_refusal and their_refusal:
@@ -147,16 +149,22 @@ def main():
     probe_list = probes(kit / "intended-matrix.yaml")
     kafka_l7 = [rendered / "default" / "policies", kit / "kafka-l7" / "c2-kafka.yaml"]
     cases = {
-        "default": (rendered / "default", [rendered / "default" / "policies"]),
-        "failover": (rendered / "failover", [rendered / "failover" / "policies"]),
-        "kafka-l7": (rendered / "default", kafka_l7),
+        "default": (rendered / "default", [rendered / "default" / "policies"], []),
+        "failover": (rendered / "failover", [rendered / "failover" / "policies"], []),
+        "kafka-l7": (rendered / "default", kafka_l7, []),
     }
     for case in sorted(p for p in broken.iterdir() if p.is_dir()):
-        cases[f"broken/{case.name}"] = (rendered / "default", kafka_l7 + sorted(case.glob("*.yaml")))
+        cases[f"broken/{case.name}"] = (rendered / "default",
+                                        kafka_l7 + sorted(case.glob("*.yaml")), [])
+    # As Cilium <= 1.18 read selectors (policyDefaultLocalCluster false): a cluster label left
+    # out means every cluster.
+    cases["broken/cluster-label-missing, every cluster"] = (
+        rendered / "default", kafka_l7 + sorted((broken / "cluster-label-missing").glob("*.yaml")),
+        ["--default-local-cluster", "false"])
     failed = missing_engine(args, rendered)
-    for name, (manifests, policies) in cases.items():
+    for name, (manifests, policies, options) in cases.items():
         if args.only in (None, name):
-            failed += compare_case(args, name, manifests, policies, probe_list)
+            failed += compare_case(args, name, manifests, policies, options, probe_list)
     print(f"conformance: {len(cases)} policy sets, {len(probe_list)} probe requests: "
           f"{'FAILED' if failed else 'the engines agree'}")
     return 1 if failed else 0
