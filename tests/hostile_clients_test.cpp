@@ -3,11 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "calcmesh/arithmetic.hpp"
 #include "calcmesh/worker_urls.hpp"
@@ -142,30 +145,47 @@ TEST(HostileClients, MutatedRequestsAreAnsweredOrClosedAndLeaveNothingBehind) {
     // What a mutated request may get: its answer if it is still valid, or the refusal of what
     // is wrong with it. Never 5xx.
     const std::set<unsigned> allowed = {200, 201, 400, 404, 405, 413, 415, 431};
-    std::mt19937 random(20261206);
-    std::map<std::string, int> outcomes;
     constexpr int kRequests = 600;
+    std::mt19937 random(20261206);
+    std::vector<std::pair<ServiceProcess*, std::string>> requests;
     for (int i = 0; i < kRequests; ++i) {
         const auto& base = bases[static_cast<std::size_t>(i) % bases.size()];
-        const auto request = mutate(base.request, random);
-        RawConnection connection(base.service->port());
-        connection.send(request);
-        // A request whose framing now asks for more bytes than were sent is closed by the read
-        // timeout; anything else is answered at once.
-        const auto reply = connection.receive(std::chrono::milliseconds(kReadTimeoutMs) + 3s);
-        const auto status = reply.status();
-        if (status) {
-            EXPECT_TRUE(allowed.contains(*status)) << "request " << i << ":\n"
-                                                   << request << "\nanswer:\n"
-                                                   << reply.bytes;
-            outcomes[std::to_string(*status)]++;
-        } else {
-            EXPECT_TRUE(reply.closed && reply.bytes.empty())
-                << "request " << i << " was neither answered nor closed:\n"
-                << request << "\ngot:\n"
-                << reply.bytes;
-            outcomes["closed unanswered"]++;
-        }
+        requests.emplace_back(base.service, mutate(base.request, random));
+    }
+    // Several at once: a request left incomplete by its mutation waits for the read timeout.
+    std::mutex mutex;
+    std::map<std::string, int> outcomes;
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> clients;
+    for (int client = 0; client < 24; ++client) {
+        clients.emplace_back([&] {
+            for (std::size_t i; (i = next++) < requests.size();) {
+                const auto& [service, request] = requests[i];
+                RawConnection connection(service->port());
+                connection.send(request);
+                const auto reply =
+                    connection.receive(std::chrono::milliseconds(kReadTimeoutMs) + 3s);
+                const auto status = reply.status();
+                std::lock_guard lock(mutex);
+                if (status) {
+                    EXPECT_TRUE(allowed.contains(*status)) << "request " << i << ":\n"
+                                                           << request << "\nanswer:\n"
+                                                           << reply.bytes;
+                    outcomes[std::to_string(*status)]++;
+                } else {
+                    // Only a request whose framing now asks for more bytes than were sent may
+                    // go unanswered, closed by the read timeout.
+                    EXPECT_TRUE(reply.closed && reply.bytes.empty())
+                        << "request " << i << " was neither answered nor closed:\n"
+                        << request << "\ngot:\n"
+                        << reply.bytes;
+                    outcomes["closed unanswered"]++;
+                }
+            }
+        });
+    }
+    for (auto& client : clients) {
+        client.join();
     }
     std::cout << kRequests << " mutated requests (seed 20261206):";
     for (const auto& [outcome, count] : outcomes) {

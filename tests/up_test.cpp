@@ -87,7 +87,8 @@ class UpRun {
     }
     /// The service's entry in status.json.
     json service(const std::string& name) const {
-        for (const auto& entry : status()["services"]) {
+        const auto all = status();
+        for (const auto& entry : all["services"]) {
             if (entry["name"] == name) {
                 return entry;
             }

@@ -103,6 +103,9 @@ struct HttpServer::Listener {
     std::list<Connection*> connections;  ///< the open ones, oldest first
     /// Requests read whose answers are not written yet; `in_flight()` reads it from any thread.
     std::atomic<std::size_t> in_flight{0};
+    /// Requests whose handlers run now: what `max_in_flight` bounds. Answers waiting to be
+    /// written do not count, so that refusals themselves never crowd out the work admitted.
+    std::size_t handling = 0;
 };
 
 /// A live connection, so that `stop_accepting` can close the idle ones. Touched only on its
@@ -308,6 +311,18 @@ class InFlight {
 
 using Clock = std::chrono::steady_clock;
 
+/// Counts a request in its listener's `handling` for as long as its handler runs.
+class Handling {
+  public:
+    explicit Handling(std::size_t& count) : count_(count) { ++count_; }
+    ~Handling() { --count_; }
+    Handling(const Handling&) = delete;
+    Handling& operator=(const Handling&) = delete;
+
+  private:
+    std::size_t& count_;
+};
+
 bool is_parse_error(const boost::system::error_code& ec) {
     return ec.category() == http::make_error_code(http::error::bad_target).category() &&
            ec != http::error::end_of_stream && ec != http::error::partial_message;
@@ -350,6 +365,13 @@ Task<void> HttpServer::read_request(beast::tcp_stream& stream, beast::flat_buffe
         if (buffer.size() > 0) {
             const auto used = parser.put(buffer.data(), ec);
             buffer.consume(used);
+            if ((!ec || ec == http::error::need_more) && parser.is_header_done() &&
+                parser.get().count(http::field::content_length) > 1) {
+                // Beast takes repeated equal values as one; a request framed twice is refused,
+                // as a proxy in front may have read it by the other header.
+                ec = http::error::bad_content_length;
+                co_return;
+            }
             if (ec == http::error::need_more) {
                 ec = {};
             } else if (ec || parser.is_done()) {
@@ -460,6 +482,7 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
                                             "retry shortly"});
             dispatched.response.set(http::field::retry_after, "1");
         } else {
+            const Handling handling(listener->handling);
             dispatched = co_await router_.dispatch(std::move(request));
         }
         auto& [route, response] = dispatched;
@@ -494,7 +517,7 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
 }
 
 bool HttpServer::must_shed(const Listener& listener, std::string_view target) const {
-    if (listener.in_flight.load(std::memory_order_relaxed) <= options_.max_in_flight) {
+    if (listener.handling < options_.max_in_flight) {
         return false;
     }
     const auto path = target.substr(0, target.find('?'));

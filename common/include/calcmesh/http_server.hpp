@@ -67,10 +67,10 @@ struct HttpServerOptions {
     /// closed: a client that sends slowly, or never finishes its header, cannot hold a
     /// connection for longer.
     std::chrono::milliseconds request_read_timeout{10'000};
-    /// Requests handled at once per io_context (read, and their answers not written yet). Past
-    /// it a request is answered 503 `overloaded` with `Retry-After` and not handled: when
-    /// clients send faster than the service answers, the excess is refused at once instead of
-    /// waiting in memory until it times out.
+    /// Requests handled at once per io_context (their handlers running, e.g. jobs waiting for
+    /// a worker). Past it a request is answered 503 `overloaded` with `Retry-After` and not
+    /// handled: when clients send faster than the service answers, the excess is refused at
+    /// once instead of waiting in memory until it times out.
     std::size_t max_in_flight = 1024;
     /// Paths answered even past `max_in_flight` (health probes): a probe refused under load
     /// would make an orchestrator restart a service that is only busy.
@@ -121,7 +121,7 @@ class HttpServer {
     Task<void> flush(beast::tcp_stream& stream, Connection& connection, Held& held,
                      boost::system::error_code& ec);
     void record(const std::string& route, unsigned status, std::chrono::nanoseconds elapsed);
-    /// Whether `listener`, which counts the request just read, must refuse it as overloaded.
+    /// Whether `listener` must refuse the request just read as overloaded.
     bool must_shed(const Listener& listener, std::string_view target) const;
 
     HttpServerOptions options_;
