@@ -44,6 +44,10 @@ unsigned http_status(ErrorCode code) {
     return 500;
 }
 
+bool refused_before_work(ErrorCode code) {
+    return code == ErrorCode::overloaded || code == ErrorCode::log_backlog;
+}
+
 std::string_view error_code_name(ErrorCode code) {
     // `internal` must stay the last code: parse_error_code and the tests iterate up to it.
     switch (code) {

@@ -139,7 +139,15 @@ Response json_text_response(unsigned status, std::string body) {
 }
 
 Response error_response(const Error& error) {
-    return json_response(http_status(error.code), error_json(error));
+    auto response = json_response(http_status(error.code), error_json(error));
+    add_retry_after(response, error.code);
+    return response;
+}
+
+void add_retry_after(Response& response, ErrorCode code) {
+    if (refused_before_work(code)) {
+        response.set(http::field::retry_after, "1");
+    }
 }
 
 Result<nlohmann::json> parse_json_object(std::string_view body) {

@@ -480,7 +480,6 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
                                             std::to_string(options_.max_in_flight) +
                                             " requests per thread (max-requests-in-flight); "
                                             "retry shortly"});
-            dispatched.response.set(http::field::retry_after, "1");
         } else {
             const Handling handling(listener->handling);
             dispatched = co_await router_.dispatch(std::move(request));

@@ -52,5 +52,16 @@ TEST(ErrorMapping, EveryCodeHasAStatusAndName) {
     EXPECT_EQ(http_status(ErrorCode::payload_too_large), 413u);
 }
 
+TEST(ErrorMapping, OnlyRequestsRefusedBeforeAnyWorkAreToldToRetry) {
+    for (int code = 0; code <= static_cast<int>(ErrorCode::internal); ++code) {
+        const auto error_code = static_cast<ErrorCode>(code);
+        const auto response = error_response({error_code, "refused"});
+        const bool retry =
+            error_code == ErrorCode::overloaded || error_code == ErrorCode::log_backlog;
+        EXPECT_EQ(response[http::field::retry_after], retry ? "1" : "")
+            << error_code_name(error_code);
+    }
+}
+
 }  // namespace
 }  // namespace calcmesh

@@ -89,11 +89,9 @@ Task<Response> SubmitterService::handle_submit(Request request) {
     auto slot = admit();
     if (!slot) {
         refused_.add();
-        auto response = error_response(
+        co_return error_response(
             {ErrorCode::overloaded, "job_submitter is running " + std::to_string(max_in_flight_) +
                                         " jobs (max-in-flight); retry shortly"});
-        response.set(http::field::retry_after, "1");
-        co_return response;
     }
     Job job;
     job.input = {new_id("j-"), job_request.operation, job_request.a, job_request.b};
@@ -159,9 +157,7 @@ Task<Response> SubmitterService::execute(JobInput input, Mechanism mechanism,
             body["error"]["job_id"] = input.job_id;
             response = json_response(http_status(error->code), body);
         }
-        if (error->code == ErrorCode::overloaded) {
-            response.set(http::field::retry_after, "1");
-        }
+        add_retry_after(response, error->code);
         co_return response;
     }
     co_return json_text_response(200,

@@ -206,13 +206,11 @@ Task<Response> WorkerService::handle_compute(Request request) {
     if (!log_shipper_.has_room()) {
         // A job answered now could not be logged: refuse it rather than lose its record.
         refused_.add();
-        auto response = error_response(
+        co_return error_response(
             {ErrorCode::log_backlog,
              identity_.worker + " holds " + std::to_string(log_shipper_.queued()) +
                  " log records that log_collector has not acknowledged (reachable: " +
                  (log_shipper_.collector_reachable() ? "yes" : "no") + "); retry shortly"});
-        response.set(http::field::retry_after, "1");
-        co_return response;
     }
     // A domain error (overflow, division by zero) keeps the full result form, with "error"
     // in place of "result", so the caller still learns which worker answered.

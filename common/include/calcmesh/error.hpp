@@ -62,6 +62,10 @@ inline auto fail(ErrorCode code, std::string message, std::string field = {}) {
 /// The one mapping from domain errors to HTTP status codes.
 unsigned http_status(ErrorCode code);
 
+/// Whether the request was refused before any work, so the client may simply send it again
+/// shortly: such answers carry `Retry-After`.
+bool refused_before_work(ErrorCode code);
+
 /// Stable wire name of an error code, e.g. "division_by_zero".
 std::string_view error_code_name(ErrorCode code);
 /// The code with that wire name, if any.

@@ -40,8 +40,11 @@ Response json_response(unsigned status, const nlohmann::json& body);
 /// An answer whose body is JSON text written already (see json_writer.hpp).
 Response json_text_response(unsigned status, std::string body);
 Response text_response(unsigned status, std::string body, std::string_view content_type);
-/// The error JSON body with the status `http_status(error.code)`.
+/// The error JSON body with the status `http_status(error.code)`, and `Retry-After` when the
+/// request was refused before any work.
 Response error_response(const Error& error);
+/// Adds `Retry-After` to an answer of that error when the request was refused before any work.
+void add_retry_after(Response& response, ErrorCode code);
 
 /// Appends `message` as it goes on the wire, through Beast's serializer: several messages
 /// appended to one string go out in one write (pipelined requests, or their answers).
