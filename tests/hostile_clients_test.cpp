@@ -187,7 +187,7 @@ TEST(HostileClients, MutatedRequestsAreAnsweredOrClosedAndLeaveNothingBehind) {
     for (auto& client : clients) {
         client.join();
     }
-    std::cout << kRequests << " mutated requests (seed 20261206):";
+    std::cout << "[figure] " << kRequests << " mutated requests (seed 20261206):";
     for (const auto& [outcome, count] : outcomes) {
         std::cout << " " << outcome << "=" << count;
     }
@@ -284,7 +284,7 @@ TEST(HostileClients, SlowHeadersAreClosedByTheReadTimeoutAndDoNotStarveRealJobs)
                          [](auto& connection) { return !connection->closed_by_service(); })
         << " slow connections are still open";
     const auto all_closed = std::chrono::steady_clock::now();
-    std::cout << completed << " jobs answered while " << kSlow
+    std::cout << "[figure] " << completed << " jobs answered while " << kSlow
               << " connections sent half a header: "
               << std::chrono::duration<double>(jobs_done - opened).count() << " s; every slow one "
               << "closed " << std::chrono::duration<double>(all_closed - opened).count()

@@ -129,13 +129,14 @@ TEST(Overload, ExcessJobsAreRefusedAtOnceAndServiceResumesWhenTheLoadStops) {
         5s));
     const auto recovered = std::chrono::steady_clock::now();
 
-    std::cout << kClients << " clients for 3 s against max-requests-in-flight " << kBound << ":";
+    std::cout << "[figure] " << kClients << " clients for 3 s against max-requests-in-flight "
+              << kBound << ":";
     for (const auto& [kind, count] : outcomes.counts) {
         std::cout << " [" << kind << "] " << count;
     }
-    std::cout << "\nresident memory (KiB) before / peak: job_submitter " << submitter_before
-              << " / " << submitter_peak << ", worker " << worker_before << " / " << worker_peak
-              << "\n20 jobs in a row completed "
+    std::cout << "\n[figure] resident memory (KiB) before / peak: job_submitter "
+              << submitter_before << " / " << submitter_peak << ", worker " << worker_before
+              << " / " << worker_peak << "\n[figure] 20 jobs in a row completed "
               << std::chrono::duration<double>(recovered - load_ended).count()
               << " s after the load stopped\n";
 

@@ -243,7 +243,7 @@ TEST(Up, StopsPromptlyWhileWaitingToRestart) {
     const auto status = up.process().wait_for(std::chrono::seconds(60));
     ASSERT_TRUE(status) << up.output();
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
-    std::cout << "calcmesh up stopped "
+    std::cout << "[figure] calcmesh up stopped "
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
               << " s after SIGTERM, during a 600 s restart delay\n";
     for (const auto child : up.children) {
