@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -52,6 +53,15 @@ class System {
 
     ClientResponse submit(const json& body) {
         return post(submitter_->url() + "/submit", body.dump());
+    }
+
+    /// Whether log_collector has acknowledged every record the workers made: a worker keeps a
+    /// record in its queue until then.
+    bool logs_settled() {
+        return std::all_of(workers_.begin(), workers_.end(), [](const auto& worker) {
+            return get(worker->url() + "/metrics").body.find("\ncalcmesh_log_queue_depth 0\n") !=
+                   std::string::npos;
+        });
     }
 
     /// Every record log_collector holds.
@@ -199,6 +209,8 @@ TEST_F(ServicesTest, RejectsBadInputWithoutSideEffects) {
         {"body over 64 KiB", R"({"operation":"add","a":1,"b":2,"pad":")" + big + "\"}",
          "application/json", 413, "payload_too_large", ""},
     };
+    // Records of earlier tests may still be on their way.
+    ASSERT_TRUE(eventually([&] { return system_->logs_settled(); }));
     const auto records_before = system_->logs().size();
     for (const auto& c : cases) {
         const auto response = post(system_->submitter().url() + "/submit", c.body, c.content_type);
