@@ -16,19 +16,6 @@ namespace calcmesh {
 
 namespace {
 
-// Every lab command reports failures the same way: one line on stderr, exit code 1.
-template <class Fn>
-std::function<int()> guarded(Fn fn) {
-    return [fn = std::move(fn)]() -> int {
-        try {
-            return fn();
-        } catch (const std::exception& error) {
-            std::cerr << "calcmesh lab: " << error.what() << '\n';
-            return 1;
-        }
-    };
-}
-
 struct LabOptions {
     std::string name = "cm";
     std::string datapath = "native";
@@ -56,7 +43,7 @@ void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options
     fault->require_subcommand(1);
 
     const auto add = [options](lab::FaultKind kind) {
-        return guarded([options, kind] {
+        return [options, kind] {
             lab::FaultRequest request{kind, options->target};
             if (kind == lab::FaultKind::delay)
                 request.delay = lab::parse_duration(options->delay, "delay");
@@ -66,7 +53,7 @@ void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options
             std::cout << fmt::format("lab {}: made {}\n", options->name, made.id);
             lab::print_faults(lab::require_lab(options->name), std::cout);
             return 0;
-        });
+        };
     };
     const auto add_for = [options](CLI::App* command) {
         command->add_option("--for", options->duration,
@@ -111,7 +98,7 @@ void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options
         *fault, "heal",
         "Remove faults (all of them, or those named): partitions and delays are lifted, killed "
         "services started again",
-        guarded([options] {
+        [options] {
             // With --after this is the timer of `--for`: its fault may have been healed since.
             const bool delayed = !options->duration.empty();
             if (delayed) {
@@ -124,17 +111,17 @@ void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options
             if (healed.empty())
                 std::cout << fmt::format("lab {}: nothing to heal\n", options->name);
             return 0;
-        }));
+        });
     add_name(heal, *options);
     heal->add_option("fault", options->fault_ids, "Fault ids as `status` lists them (f1, f2, ...)");
     heal->add_option("--after", options->duration,
                      "Wait this long first (what `--for` runs); a fault healed meanwhile is no "
                      "error");
 
-    auto* status = add_command(*fault, "status", "List the faults in force", guarded([options] {
+    auto* status = add_command(*fault, "status", "List the faults in force", [options] {
         lab::print_faults(lab::require_lab(options->name), std::cout);
         return 0;
-    }));
+    });
     add_name(status, *options);
 }
 
@@ -148,14 +135,14 @@ void add_lab_command(CLI::App& app) {
     lab->require_subcommand(1);
     auto options = std::make_shared<LabOptions>();
 
-    auto* up = add_command(
-        *lab, "up", "Build the lab and start the services in its pods", guarded([options] {
+    auto* up =
+        add_command(*lab, "up", "Build the lab and start the services in its pods", [options] {
             lab::UpOptions up_options{options->name, lab::parse_datapath(options->datapath),
                                       !options->no_services, !options->no_observe};
             lab::lab_up(up_options, std::cout);
             lab::print_status(options->name, std::cout);
             return 0;
-        }));
+        });
     add_name(up, *options);
     up->add_option("--datapath", options->datapath, "native, tunnel, ebpf or ebpf-tunnel")
         ->capture_default_str();
@@ -164,38 +151,36 @@ void add_lab_command(CLI::App& app) {
     up->add_flag("--no-observe", options->no_observe,
                  "No flow stage and no flow collector: no policy enforcement, no flows");
 
-    auto* down = add_command(*lab, "down", "Remove everything the lab made", guarded([options] {
+    auto* down = add_command(*lab, "down", "Remove everything the lab made", [options] {
         if (!lab::lab_down(options->name, std::cout)) {
             std::cout << fmt::format("no lab named '{}'\n", options->name);
         } else {
             std::cout << fmt::format("lab {} removed\n", options->name);
         }
         return 0;
-    }));
+    });
     add_name(down, *options);
 
-    auto* status =
-        add_command(*lab, "status", "Show clusters, nodes, pods, addresses and the datapath",
-                    guarded([options] {
-                        lab::print_status(options->name, std::cout);
-                        return 0;
-                    }));
+    auto* status = add_command(*lab, "status",
+                               "Show clusters, nodes, pods, addresses and the datapath", [options] {
+                                   lab::print_status(options->name, std::cout);
+                                   return 0;
+                               });
     add_name(status, *options);
 
     auto* exec = add_command(
-        *lab, "exec", "Run a command in a pod, a node or the underlay", guarded([options] {
-            return lab::lab_exec(options->name, options->target, options->command);
-        }));
+        *lab, "exec", "Run a command in a pod, a node or the underlay",
+        [options] { return lab::lab_exec(options->name, options->target, options->command); });
     add_name(exec, *options);
     exec->add_option("target", options->target, "Pod, node or 'underlay'")->required();
     exec->add_option("command", options->command, "The command, after --")->required();
 
-    auto* datapath = add_command(
-        *lab, "datapath", "Switch a running lab to another datapath", guarded([options] {
+    auto* datapath =
+        add_command(*lab, "datapath", "Switch a running lab to another datapath", [options] {
             lab::lab_switch(options->name, lab::parse_datapath(options->datapath));
             std::cout << fmt::format("lab {}: datapath {}\n", options->name, options->datapath);
             return 0;
-        }));
+        });
     add_name(datapath, *options);
     datapath->add_option("mode", options->datapath, "native, tunnel, ebpf or ebpf-tunnel")
         ->required();
@@ -204,7 +189,7 @@ void add_lab_command(CLI::App& app) {
         *lab, "forward",
         "Expose job_submitter and help_page on 127.0.0.1 until interrupted (connections are "
         "made from inside the client pod)",
-        guarded([options] {
+        [options] {
             lab::require_lab(options->name);
             const lab::Topology topology(options->name);
             lab::run_forwarder(topology,
@@ -212,7 +197,7 @@ void add_lab_command(CLI::App& app) {
                                 {options->help_page_port, "help-page", 8081}},
                                [](const std::string& line) { std::cout << line << std::endl; });
             return 0;
-        }));
+        });
     add_name(forward, *options);
     forward
         ->add_option("--job-submitter-port", options->job_submitter_port,
@@ -229,7 +214,7 @@ void add_lab_command(CLI::App& app) {
         *lab, "bench",
         "Compare the datapaths (TCP_RR, TCP_CRR, TCP_STREAM on three pairs, calcmesh jobs) in a "
         "lab of its own and write the report",
-        guarded([bench_options, smoke] {
+        [bench_options, smoke] {
             auto& b = *bench_options;
             if (*smoke)
                 lab::make_smoke(b);
@@ -241,7 +226,7 @@ void add_lab_command(CLI::App& app) {
                 b.cpu, b.job_rounds, b.job_seconds, b.report);
             lab::run_bench(b, command_line, std::cout);
             return 0;
-        }));
+        });
     bench->add_option("--name", bench_options->name, "Name of the lab the bench builds")
         ->capture_default_str();
     bench->add_option("--rounds", bench_options->rounds, "Rounds of TCP_RR and TCP_CRR")

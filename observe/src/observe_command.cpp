@@ -20,19 +20,6 @@ namespace calcmesh {
 
 namespace {
 
-// Failures are one line on stderr and exit code 1, as in `calcmesh lab`.
-template <class Fn>
-std::function<int()> guarded(Fn fn, std::string command = "calcmesh observe") {
-    return [fn = std::move(fn), command = std::move(command)]() -> int {
-        try {
-            return fn();
-        } catch (const std::exception& error) {
-            std::cerr << command << ": " << error.what() << '\n';
-            return 1;
-        }
-    };
-}
-
 struct ObserveOptions {
     std::string lab = "cm";
     observe::FlowFilter filter;
@@ -153,21 +140,17 @@ void add_lab_policy_command(CLI::App& app) {
         *policy, "apply",
         "Compile policy files for the lab's pods and write every node's policy maps; a file "
         "applies to the cluster its name says (c1-client.yaml)",
-        guarded(
-            [options, topology] {
-                observe::apply_lab_policy(topology(), options->files, std::cout);
-                return 0;
-            },
-            "calcmesh lab policy apply"));
+        [options, topology] {
+            observe::apply_lab_policy(topology(), options->files, std::cout);
+            return 0;
+        });
     auto* remove =
         add_command(*policy, "remove",
                     "Take back applied files (by content), or all of them: then everything passes",
-                    guarded(
-                        [options, topology] {
-                            observe::remove_lab_policy(topology(), options->files, std::cout);
-                            return 0;
-                        },
-                        "calcmesh lab policy remove"));
+                    [options, topology] {
+                        observe::remove_lab_policy(topology(), options->files, std::cout);
+                        return 0;
+                    });
     for (auto* command : {apply, remove}) {
         command->add_option("--name", options->lab, "The lab")
             ->envname("CALCMESH_LAB")
@@ -186,7 +169,7 @@ void add_observe_commands(CLI::App& app) {
     auto* observe = add_command(
         app, "observe",
         "Show the lab's flows like `hubble observe` (needs root); `map` draws the service map",
-        guarded([options]() -> int {
+        [options]() -> int {
             if (options->map_command->parsed())
                 return write_map(*options);
             if (options->status_command->parsed())
@@ -202,7 +185,7 @@ void add_observe_commands(CLI::App& app) {
                 });
             }
             return print_flows(*options);
-        }));
+        });
     add_lab_name(observe, *options);
     auto& filter = options->filter;
     observe->add_option("--from-pod", filter.from_pod, "Source pod: [namespace/]<name prefix>");
