@@ -120,4 +120,17 @@ nlohmann::json error_json(const Error& error) {
     return {{"error", std::move(body)}};
 }
 
+std::optional<ErrorBody> read_error_body(std::string_view body) {
+    const auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!json.is_object() || !json.contains("error") || !json["error"].is_object()) {
+        return std::nullopt;
+    }
+    const auto& error = json["error"];
+    const auto text = [&error](const char* key) {
+        return error.contains(key) && error[key].is_string() ? error[key].get<std::string>()
+                                                             : std::string();
+    };
+    return ErrorBody{text("code"), text("message"), text("field")};
+}
+
 }  // namespace calcmesh

@@ -52,6 +52,20 @@ TEST(ErrorMapping, EveryCodeHasAStatusAndName) {
     EXPECT_EQ(http_status(ErrorCode::payload_too_large), 413u);
 }
 
+TEST(ErrorMapping, AnErrorBodyReadsBackAsItWasWritten) {
+    const auto written = error_json({ErrorCode::missing_field, "b is required", "b"}).dump();
+    const auto read = read_error_body(written);
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->code, "missing_field");
+    EXPECT_EQ(read->message, "b is required");
+    EXPECT_EQ(read->field, "b");
+    // A code this version does not know is kept as sent.
+    EXPECT_EQ(read_error_body(R"({"error":{"code":"newer","message":"m"}})")->code, "newer");
+    for (const auto* body : {"", "not json", "[]", R"({"error":"text"})", R"({"result":3})"}) {
+        EXPECT_FALSE(read_error_body(body)) << body;
+    }
+}
+
 TEST(ErrorMapping, OnlyRequestsRefusedBeforeAnyWorkAreToldToRetry) {
     for (int code = 0; code <= static_cast<int>(ErrorCode::internal); ++code) {
         const auto error_code = static_cast<ErrorCode>(code);

@@ -30,11 +30,11 @@ Task<Result<WorkerResult>> HttpTransport::run(JobInput input,
             co_return result;
         }
     }
-    const auto body = nlohmann::json::parse(response.value().body, nullptr, false);
-    if (status == 503 && body.is_object() && body.contains("error") && body["error"].is_object()) {
+    const auto error = read_error_body(response.value().body);
+    if (status == 503 && error) {
         // The worker refused the job before doing it (too much work, or too many log records
         // not yet taken by log_collector): the client may retry, as with our own refusals.
-        const auto code = parse_error_code(body["error"].value("code", ""));
+        const auto code = parse_error_code(error->code);
         if (code == ErrorCode::overloaded) {
             co_return fail(ErrorCode::overloaded, name + " is overloaded; retry shortly");
         }
@@ -44,9 +44,8 @@ Task<Result<WorkerResult>> HttpTransport::run(JobInput input,
         }
     }
     std::string detail = "HTTP " + std::to_string(status);
-    if (body.is_object() && body.contains("error") && body["error"].is_object() &&
-        body["error"].value("message", "") != "") {
-        detail += ": " + body["error"]["message"].get<std::string>();
+    if (error && !error->message.empty()) {
+        detail += ": " + error->message;
     }
     co_return fail(ErrorCode::upstream_bad_response,
                    name + " answered with an unusable response (" + detail + ")");

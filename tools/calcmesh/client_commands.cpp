@@ -33,11 +33,9 @@ int report(const std::string& what, const Result<ClientResponse>& response) {
         std::cerr << what << ": " << response.error().message << '\n';
         return 1;
     }
-    const auto body = nlohmann::json::parse(response.value().body, nullptr, false);
-    if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-        std::cerr << what << ": HTTP " << response.value().status << " "
-                  << body["error"].value("code", "") << ": " << body["error"].value("message", "")
-                  << '\n';
+    if (const auto error = read_error_body(response.value().body)) {
+        std::cerr << what << ": HTTP " << response.value().status << " " << error->code << ": "
+                  << error->message << '\n';
     } else {
         std::cerr << what << ": HTTP " << response.value().status << ": " << response.value().body
                   << '\n';

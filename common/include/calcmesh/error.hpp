@@ -74,4 +74,14 @@ std::optional<ErrorCode> parse_error_code(std::string_view name);
 /// The error as the JSON body every service sends: {"error": {"code", "message"[, "field"]}}.
 nlohmann::json error_json(const Error& error);
 
+/// An error body of another service's answer, read back. The code stays text: a newer peer may
+/// send one this version does not know.
+struct ErrorBody {
+    std::string code;
+    std::string message;
+    std::string field;
+};
+/// The error in an answer's body, if the body is one as error_json writes it.
+std::optional<ErrorBody> read_error_body(std::string_view body);
+
 }  // namespace calcmesh
