@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "calcmesh/json_reader.hpp"
+
 namespace calcmesh {
 
 unsigned http_status(ErrorCode code) {
@@ -121,7 +123,7 @@ nlohmann::json error_json(const Error& error) {
 }
 
 std::optional<ErrorBody> read_error_body(std::string_view body) {
-    const auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    const auto json = parse_json_text(body);
     if (!json.is_object() || !json.contains("error") || !json["error"].is_object()) {
         return std::nullopt;
     }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "calcmesh/json_reader.hpp"
+
 namespace calcmesh {
 
 namespace {
@@ -151,7 +153,7 @@ void add_retry_after(Response& response, ErrorCode code) {
 }
 
 Result<nlohmann::json> parse_json_object(std::string_view body) {
-    auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    auto json = parse_json_text(body);
     if (json.is_discarded()) {
         return fail(ErrorCode::invalid_json, "the body is not valid JSON");
     }

@@ -11,6 +11,7 @@
 #include <span>
 
 #include "calcmesh/job.hpp"
+#include "calcmesh/json_reader.hpp"
 
 namespace calcmesh {
 
@@ -221,7 +222,7 @@ Result<Message> read_message(std::string_view text,
     if (auto message = fast(text)) {
         return std::move(*message);
     }
-    return full(nlohmann::json::parse(text, nullptr, false));
+    return full(parse_json_text(text));
 }
 
 }  // namespace
