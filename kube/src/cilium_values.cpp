@@ -2,6 +2,11 @@
 
 #include <arpa/inet.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "calcmesh/kube/yaml.hpp"
+
 namespace calcmesh::kube {
 
 namespace {
@@ -89,8 +94,18 @@ Result<CiliumValues> load_cilium_values(const std::vector<std::filesystem::path>
     result.values = YAML::Node(YAML::NodeType::Map);
     for (const auto& file : files) {
         result.files.push_back(file.filename().string());
+        std::ifstream in(file);
+        if (!in) {
+            return fail(ErrorCode::invalid_field, file.string() + ": cannot be read");
+        }
+        std::stringstream text;
+        text << in.rdbuf();
+        auto document = load_yaml_document(text.str());
+        if (!document) {
+            return fail(ErrorCode::invalid_field, file.string() + ": " + document.error().message);
+        }
         try {
-            const YAML::Node node = YAML::LoadFile(file.string());
+            const YAML::Node& node = document.value();
             if (!node.IsNull()) {
                 if (!node.IsMap()) {
                     return fail(ErrorCode::invalid_field, file.string() + ": expected a map");

@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "calcmesh/kube/yaml.hpp"
+
 namespace calcmesh::kube {
 
 namespace {
@@ -455,12 +457,11 @@ Result<Cluster> parse_cluster(const std::string& file, const std::string& yaml) 
     Cluster cluster;
     cluster.file = std::filesystem::path(file).filename().string();
     cluster.name = std::filesystem::path(file).stem().string();
-    std::vector<YAML::Node> documents;
-    try {
-        documents = YAML::LoadAll(yaml);
-    } catch (const YAML::Exception& error) {
-        return fail(ErrorCode::invalid_field, cluster.file + ": not YAML: " + error.what());
+    auto loaded = load_yaml_documents(yaml);
+    if (!loaded) {
+        return fail(ErrorCode::invalid_field, cluster.file + ": " + loaded.error().message);
     }
+    const std::vector<YAML::Node>& documents = loaded.value();
     for (std::size_t index = 0; index < documents.size(); ++index) {
         const YAML::Node& document = documents[index];
         if (!document.IsDefined() || document.IsNull()) {

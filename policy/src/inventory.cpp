@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "calcmesh/kube/yaml.hpp"
+
 namespace calcmesh::policy {
 
 namespace {
@@ -44,8 +46,12 @@ Inventory endpoints_of(const kube::Mesh& mesh) {
 Result<std::vector<Endpoint>> parse_platform(const std::string& file, const std::string& yaml) {
     std::vector<Endpoint> endpoints;
     std::string field = "endpoints";
+    auto document = kube::load_yaml_document(yaml);
+    if (!document) {
+        return fail(ErrorCode::invalid_field, file + ": " + document.error().message);
+    }
     try {
-        const YAML::Node root = YAML::Load(yaml);
+        const YAML::Node& root = document.value();
         const YAML::Node list = root["endpoints"];
         if (!list.IsSequence()) {
             return fail(ErrorCode::invalid_field, file + ": endpoints: expected a list");

@@ -8,6 +8,8 @@
 #include <optional>
 #include <sstream>
 
+#include "calcmesh/kube/yaml.hpp"
+
 namespace calcmesh::policy {
 
 namespace {
@@ -247,8 +249,12 @@ nlohmann::json matrix_json(const std::vector<MatrixRow>& rows, const Inventory& 
 Result<std::vector<IntendedFlow>> parse_intended(const std::string& file, const std::string& yaml) {
     std::vector<IntendedFlow> flows;
     std::string field = "flows";
+    auto document = kube::load_yaml_document(yaml);
+    if (!document) {
+        return fail(ErrorCode::invalid_field, file + ": " + document.error().message);
+    }
     try {
-        const YAML::Node list = YAML::Load(yaml)["flows"];
+        const YAML::Node list = document.value()["flows"];
         if (!list.IsSequence()) {
             return fail(ErrorCode::invalid_field, file + ": flows: expected a list");
         }

@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "calcmesh/kube/yaml.hpp"
+
 namespace calcmesh::policy {
 
 namespace {
@@ -791,13 +793,12 @@ bool kafka_refusal_answered(std::string_view api_key) {
 LoadedPolicies parse_policies(const std::string& file, const std::string& cluster,
                               const std::string& yaml) {
     LoadedPolicies loaded;
-    std::vector<YAML::Node> documents;
-    try {
-        documents = YAML::LoadAll(yaml);
-    } catch (const YAML::Exception& error) {
-        loaded.findings.push_back({file, std::string("not YAML: ") + error.what()});
+    auto parsed = kube::load_yaml_documents(yaml);
+    if (!parsed) {
+        loaded.findings.push_back({file, parsed.error().message});
         return loaded;
     }
+    const std::vector<YAML::Node>& documents = parsed.value();
     std::set<std::string> seen;
     for (std::size_t index = 0; index < documents.size(); ++index) {
         const YAML::Node& document = documents[index];
