@@ -5,6 +5,7 @@
 #include "calcmesh/arithmetic.hpp"
 #include "calcmesh/async_event.hpp"
 #include "calcmesh/job.hpp"
+#include "calcmesh/json_reader.hpp"
 
 namespace calcmesh::log_collector {
 
@@ -46,7 +47,7 @@ Result<StoredLine> stored_line(nlohmann::json record) {
 /// Reads a `/save_log` body with nlohmann's parser: any body, every error explained (naming
 /// the record of an array and the field).
 Result<std::vector<StoredLine>> checked_lines(const std::string& text) {
-    auto body = nlohmann::json::parse(text, nullptr, false);
+    auto body = parse_json_text(text);
     if (body.is_discarded()) {
         return fail(ErrorCode::invalid_json, "the body is not valid JSON");
     }

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "calcmesh/json_reader.hpp"
+
 namespace calcmesh::log_collector {
 
 namespace {
@@ -131,7 +133,7 @@ void LogStore::recover() {
     for_each_line(fd_, 0, size, [&](std::string_view line, std::uint64_t, std::uint64_t next) {
         complete = next;
         ++recovery_.records;
-        const auto record = nlohmann::json::parse(line, nullptr, false);
+        const auto record = parse_json_text(line);
         if (record.is_object() && record.contains("record_id") && record["record_id"].is_string()) {
             ids.push_back(record["record_id"].get<std::string>());
             if (ids.size() > kRememberedIds) {
@@ -273,7 +275,7 @@ Result<LogStore::Page> LogStore::read(const Filter& filter, std::uint64_t cursor
             return false;
         }
         if (filtered) {
-            const auto record = nlohmann::json::parse(line, nullptr, false);
+            const auto record = parse_json_text(line);
             if ((!filter.job_id.empty() && !field_equals(record, "job_id", filter.job_id)) ||
                 (!filter.operation.empty() &&
                  !field_equals(record, "operation", filter.operation)) ||

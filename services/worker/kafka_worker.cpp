@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "calcmesh/json_reader.hpp"
+
 namespace calcmesh::worker {
 
 /// Commits a request's offset once every part of its work is done: its result delivered and,
@@ -93,7 +95,7 @@ void KafkaWorker::handle(const KafkaMessage& message) {
 
 void KafkaWorker::reject(const KafkaMessage& message, const Error& error) {
     rejected_.add();
-    const auto json = nlohmann::json::parse(message.value, nullptr, false);
+    const auto json = parse_json_text(message.value);
     const bool has_job = json.is_object() && json.contains("job_id") &&
                          json["job_id"].is_string() &&
                          validate_job_id(json["job_id"].get<std::string>());
