@@ -61,24 +61,27 @@ void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options
                             "`calcmesh lab fault heal`");
     };
 
-    auto* partition = add_command(
-        *fault, "partition",
+    const auto add_cluster_fault = [&](const std::string& name, const std::string& description,
+                                       lab::FaultKind kind) {
+        auto* command = add_command(*fault, name, description, add(kind));
+        add_name(command, *options);
+        command->add_option("cluster", options->target, "c1-client, c2-kafka, c3a-workers, ...")
+            ->required();
+        return command;
+    };
+
+    auto* partition = add_cluster_fault(
+        "partition",
         "Cut a cluster off from the other clusters: packets between its pods and theirs are "
         "dropped both ways (the client outside still reaches it)",
-        add(lab::FaultKind::partition));
-    add_name(partition, *options);
-    partition->add_option("cluster", options->target, "c1-client, c2-kafka, c3a-workers, ...")
-        ->required();
+        lab::FaultKind::partition);
     add_for(partition);
 
-    auto* delay = add_command(
-        *fault, "delay",
+    auto* delay = add_cluster_fault(
+        "delay",
         "Delay what a cluster's pods send to the other clusters (every round trip between them "
         "takes that much longer)",
-        add(lab::FaultKind::delay));
-    add_name(delay, *options);
-    delay->add_option("cluster", options->target, "c1-client, c2-kafka, c3a-workers, ...")
-        ->required();
+        lab::FaultKind::delay);
     delay->add_option("delay", options->delay, "How long, e.g. 50ms (plain numbers are ms)")
         ->required();
     add_for(delay);
