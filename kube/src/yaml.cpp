@@ -1,5 +1,7 @@
 #include "calcmesh/kube/yaml.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <optional>
 #include <sstream>
 
