@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "calcmesh/arithmetic.hpp"
+#include "calcmesh/error.hpp"
 #include "calcmesh/job.hpp"
 #include "kafka_system.hpp"
 #include "service_process.hpp"
@@ -324,7 +325,9 @@ TEST(DeliveryFaultCollector, StoppedUnderLoadLosesNoRecordOfACompletedJob) {
                     if (resumed_at && !first_answer_after_resume_s) {
                         first_answer_after_resume_s = seconds_since(*resumed_at);
                     }
-                } else if (response && response->body.find("log records") != std::string::npos) {
+                } else if (response && response->status == 503 &&
+                           read_error_body(response->body).value_or(ErrorBody{}).code ==
+                               "log_backlog") {
                     ++refused;  // the worker's 503 log_backlog, passed on by job_submitter
                     std::this_thread::sleep_for(std::chrono::milliseconds(10));
                 } else {
