@@ -130,7 +130,7 @@ void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options
 
 }  // namespace
 
-void add_lab_command(CLI::App& app) {
+CLI::App& add_lab_command(CLI::App& app) {
     auto* lab = app.add_subcommand(
         "lab",
         "The four-cluster topology in network namespaces, with native, VXLAN and eBPF "
@@ -272,6 +272,7 @@ void add_lab_command(CLI::App& app) {
     bench->add_flag("--smoke", *smoke, "One short round: checks that the bench works");
 
     add_fault_command(*lab, options);
+    return *lab;
 }
 
 }  // namespace calcmesh

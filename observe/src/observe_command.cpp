@@ -123,7 +123,7 @@ int print_status(const ObserveOptions& options) {
 
 // `calcmesh lab policy`: registered here, beside the collector that audits the policy's L7
 // rules, so that the lab itself does not depend on the policy engine.
-void add_lab_policy_command(CLI::App& app) {
+void add_lab_policy_command(CLI::App& lab) {
     struct Options {
         std::string lab = "cm";
         std::vector<std::filesystem::path> files;
@@ -133,7 +133,7 @@ void add_lab_policy_command(CLI::App& app) {
         lab::require_lab(options->lab);
         return lab::Topology(options->lab);
     };
-    auto* policy = app.get_subcommand("lab")->add_subcommand(
+    auto* policy = lab.add_subcommand(
         "policy", "Enforce Cilium network policies on a running lab (L7 rules are audited)");
     policy->require_subcommand(1);
     auto* apply = add_command(
@@ -163,8 +163,8 @@ void add_lab_policy_command(CLI::App& app) {
 
 }  // namespace
 
-void add_observe_commands(CLI::App& app) {
-    add_lab_policy_command(app);
+void add_observe_commands(CLI::App& app, CLI::App& lab) {
+    add_lab_policy_command(lab);
     auto options = std::make_shared<ObserveOptions>();
     auto* observe = add_command(
         app, "observe",

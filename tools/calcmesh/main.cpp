@@ -15,8 +15,7 @@ int main(int argc, char** argv) {
     calcmesh::tools::add_up_command(app, own_directory);
     calcmesh::tools::add_client_commands(app);
     calcmesh::bench::add_bench_command(app);
-    calcmesh::add_lab_command(app);
-    calcmesh::add_observe_commands(app);
+    calcmesh::add_observe_commands(app, calcmesh::add_lab_command(app));
     calcmesh::kube::add_deploy_command(app);
     calcmesh::policy::add_policy_command(app);
     return calcmesh::run_commands(app, argc, argv);

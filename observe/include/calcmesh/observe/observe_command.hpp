@@ -4,8 +4,8 @@
 
 namespace calcmesh {
 
-/// Registers `calcmesh observe` (flows, the service map, the live page, the collector) and
-/// `calcmesh lab policy`; call after `add_lab_command`.
-void add_observe_commands(CLI::App& app);
+/// Registers `calcmesh observe` (flows, the service map, the live page, the collector) on `app`
+/// and `calcmesh lab policy` on `lab`, the command `add_lab_command` returns.
+void add_observe_commands(CLI::App& app, CLI::App& lab);
 
 }  // namespace calcmesh
