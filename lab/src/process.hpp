@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "calcmesh/process.hpp"
+
 namespace calcmesh::lab {
 
 /// Where and how a process starts: the network namespace it joins (by name, /run/netns/<name>),
@@ -20,15 +22,11 @@ struct LaunchOptions {
     std::string log_file;          ///< detached processes write stdout and stderr here
 };
 
-/// The outcome of a command run to completion.
-struct CommandResult {
-    int exit_code = 0;
-    std::string output;
-    std::string errors;
-};
+using calcmesh::CommandResult;
 
 /// Runs a command to completion and captures its output; `input` is written to its stdin.
-/// Throws std::runtime_error if it cannot be started.
+/// Throws std::runtime_error if it cannot be started. Every process the lab starts goes through
+/// calcmesh::ChildProcess.
 CommandResult run(const std::vector<std::string>& argv, const LaunchOptions& options = {},
                   const std::string& input = {});
 

@@ -24,9 +24,24 @@ class ChildProcess {
         /// A process group of its own, so a terminal's Ctrl-C reaches only the parent, which
         /// then stops its children in order.
         bool own_process_group = true;
+        /// With `pipe_output`: stderr goes to a pipe of its own, readable at `error_fd()`.
+        bool pipe_errors = false;
+        /// stdin from a pipe writable at `input_fd()`.
+        bool pipe_input = false;
+        /// A network namespace to join (/run/netns/<name>); empty: this one.
+        std::string netns;
+        /// A file bind-mounted over /etc/hosts in a private mount namespace; empty: none.
+        std::string hosts_file;
+        /// The CPU to pin the process to; -1: any.
+        int cpu = -1;
+        /// A process that outlives this program: a session of its own, stdin from /dev/null
+        /// and no SIGTERM when this program ends (take it over with `release`).
+        bool detached = false;
     };
 
-    /// Starts the process. Throws std::system_error if it cannot be started.
+    /// Starts the process; an executable named without a slash is looked up in PATH. Throws
+    /// std::system_error if it cannot be forked. If the child fails before its program runs
+    /// (namespace, mount, exec), it exits with status 127 and `start_failure` says why.
     explicit ChildProcess(const Options& options);
     ~ChildProcess();  ///< kills and reaps the process if it still runs
     ChildProcess(ChildProcess&& other) noexcept;
@@ -36,6 +51,16 @@ class ChildProcess {
     pid_t pid() const { return pid_; }
     /// The read end of the output pipe, or -1.
     int output_fd() const { return output_fd_; }
+    /// The read end of the stderr pipe (`pipe_errors`), or -1.
+    int error_fd() const { return error_fd_; }
+    /// The write end of the stdin pipe (`pipe_input`), or -1; `close_input` closes it.
+    int input_fd() const { return input_fd_; }
+    void close_input();
+    /// Why the child could not run its program ("setns: Operation not permitted"); empty if it
+    /// did.
+    const std::string& start_failure() const { return start_failure_; }
+    /// Gives the process up: it is neither signalled nor reaped by this object any more.
+    pid_t release();
 
     /// The wait status once the process has exited (checks without blocking).
     std::optional<int> poll();
@@ -49,10 +74,25 @@ class ChildProcess {
   private:
     pid_t pid_ = -1;
     int output_fd_ = -1;
+    int error_fd_ = -1;
+    int input_fd_ = -1;
+    std::string start_failure_;
     std::optional<int> status_;
 };
 
 /// "exited with status 1", "killed by signal 9".
 std::string describe_wait_status(int status);
+
+/// A command run to completion: how it ended and what it wrote.
+struct CommandResult {
+    int exit_code = 0;  ///< its exit status, or 128 + the signal that ended it, as a shell says
+    std::string output;
+    std::string errors;  ///< its stderr, or why it could not start
+};
+
+/// Runs `options.argv` to completion with `input` on its stdin and its stdout and stderr
+/// captured apart (the options' own output settings are replaced). Throws std::system_error if
+/// it cannot be started.
+CommandResult run_captured(ChildProcess::Options options, const std::string& input = {});
 
 }  // namespace calcmesh
