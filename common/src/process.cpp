@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -338,6 +339,16 @@ void drain(int out_fd, int err_fd, std::string& out, std::string& err) {
 }
 
 }  // namespace
+
+void enter_netns(const std::string& netns) {
+    Fd fd(::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+        throw std::runtime_error("network namespace " + netns + ": " + std::strerror(errno));
+    }
+    if (::setns(fd.get(), CLONE_NEWNET) != 0) {
+        throw std::runtime_error("setns " + netns + ": " + std::strerror(errno));
+    }
+}
 
 CommandResult run_captured(ChildProcess::Options options, const std::string& input) {
     options.pipe_output = true;

@@ -3,7 +3,7 @@
 #ifndef CALCMESH_LAB_FLOW_MAPS_H
 #define CALCMESH_LAB_FLOW_MAPS_H
 
-#include "flow_abi.h"
+#include "calcmesh/lab/flow_abi.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "../bpf/datapath_abi.h"
-#include "topology.hpp"
+#include "calcmesh/lab/topology.hpp"
 
 namespace calcmesh::lab {
 

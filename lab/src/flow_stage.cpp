@@ -11,8 +11,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "calcmesh/lab/identity.hpp"
 #include "flow.skel.h"
-#include "identity.hpp"
 #include "services.hpp"
 
 namespace calcmesh::lab {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "topology.hpp"
+#include "calcmesh/lab/topology.hpp"
 
 namespace calcmesh::lab {
 

@@ -1,4 +1,4 @@
-#include "identity.hpp"
+#include "calcmesh/lab/identity.hpp"
 
 #include <fmt/format.h>
 

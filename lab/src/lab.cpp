@@ -149,6 +149,20 @@ LabState require_lab(const std::string& name) {
     return *state;
 }
 
+Topology running_lab(const std::string& name) {
+    require_lab(name);
+    return Topology(name);
+}
+
+std::optional<pid_t> lab_process(const std::string& lab, const std::string& name) {
+    for (const auto& process : require_lab(lab).processes) {
+        if (process.name == name) {
+            return process.pid;
+        }
+    }
+    return std::nullopt;
+}
+
 void lab_up(const UpOptions& options, std::ostream& log) {
     const Topology topology(options.name);
     require_root();
@@ -230,10 +244,20 @@ void lab_switch(const std::string& name, Datapath to) {
     save_state(state);
 }
 
-LaunchOptions launch_options(const Topology& topology, const std::string& target) {
-    LaunchOptions options;
+ChildProcess::Options launch_in(const Topology& topology, const std::string& target,
+                                std::vector<std::string> argv) {
+    ChildProcess::Options options;
+    options.argv = std::move(argv);
     options.netns = topology.netns_of(target);
     options.hosts_file = hosts_path(topology.lab_name()).string();
+    return options;
+}
+
+LaunchOptions launch_options(const Topology& topology, const std::string& target) {
+    auto placed = launch_in(topology, target, {});
+    LaunchOptions options;
+    options.netns = std::move(placed.netns);
+    options.hosts_file = std::move(placed.hosts_file);
     return options;
 }
 

@@ -158,16 +158,4 @@ std::uint64_t netns_inode(const std::string& path) {
     return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
-void enter_netns(const std::string& netns) {
-    const auto path = "/run/netns/" + netns;
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        throw std::runtime_error(fmt::format("network namespace {}: {}", netns, strerror(errno)));
-    const int rc = setns(fd, CLONE_NEWNET);
-    const int error = errno;
-    close(fd);
-    if (rc != 0)
-        throw std::runtime_error(fmt::format("setns {}: {}", netns, strerror(error)));
-}
-
 }  // namespace calcmesh::lab

@@ -3,7 +3,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <future>
 #include <string>
 #include <vector>
 
@@ -52,20 +51,5 @@ bool terminate(pid_t pid, std::uint64_t start_time, int grace_ms = 5000);
 
 /// The inode of a network namespace file (/run/netns/<name> or /proc/<pid>/ns/net), 0 if absent.
 std::uint64_t netns_inode(const std::string& path);
-
-/// Joins the calling thread to a named network namespace. Throws std::runtime_error.
-void enter_netns(const std::string& netns);
-
-/// Runs `fn` on a thread that has joined the named network namespace and returns its result;
-/// exceptions propagate. The caller's own namespace is never changed.
-template <class Fn>
-auto in_netns(const std::string& netns, Fn fn) -> decltype(fn()) {
-    return std::async(std::launch::async,
-                      [&netns, &fn] {
-                          enter_netns(netns);
-                          return fn();
-                      })
-        .get();
-}
 
 }  // namespace calcmesh::lab

@@ -4,22 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "calcmesh/lab/lab.hpp"
+#include "calcmesh/lab/topology.hpp"
 #include "state.hpp"
-#include "topology.hpp"
 
 namespace calcmesh::lab {
-
-/// A process the lab runs in a pod: the real calcmesh services and the Kafka broker.
-struct ServiceSpec {
-    std::string pod;
-    std::string name;
-    int port;
-    std::vector<std::string> argv;
-};
-
-/// The services of the lab, in start order (Kafka and log_collector before their clients),
-/// configured as in the clusters: listening on the pod address, with peers by service name.
-std::vector<ServiceSpec> service_specs(const Topology& topology);
 
 /// Starts every service in its pod, records them in the state and waits until each answers
 /// on its port (GET /readyz for HTTP services). Throws std::runtime_error naming the service and

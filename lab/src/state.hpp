@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "calcmesh/lab/lab.hpp"
+
 namespace calcmesh::lab {
 
 /// A process the lab started in one of its pods.
@@ -44,13 +46,6 @@ struct LabState {
 
 /// The folder of every lab's run directory (/run/calcmesh-lab).
 std::filesystem::path run_root();
-
-/// The lab's run directory (/run/calcmesh-lab/<name>): state file, hosts file, logs and
-/// service data.
-std::filesystem::path lab_dir(const std::string& name);
-
-/// The unix socket on which the lab's flow collector serves flows (`calcmesh observe`).
-std::filesystem::path observer_socket(const std::string& name);
 
 /// The lab's BPF pin directory under /sys/fs/bpf.
 std::filesystem::path pin_dir(const std::string& name);

@@ -1,4 +1,4 @@
-#include "topology.hpp"
+#include "calcmesh/lab/topology.hpp"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>

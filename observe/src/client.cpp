@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "calcmesh/lab/lab.hpp"
 #include "socket_io.hpp"
-#include "state.hpp"
 
 namespace calcmesh::observe {
 

@@ -30,14 +30,12 @@
 #include <stdexcept>
 #include <thread>
 
+#include "calcmesh/lab/flows.hpp"
+#include "calcmesh/lab/lab.hpp"
+#include "calcmesh/process.hpp"
 #include "decoder.hpp"
-#include "flow_stage.hpp"
 #include "lab_policy.hpp"
-#include "network.hpp"
-#include "process.hpp"
-#include "services.hpp"
 #include "socket_io.hpp"
-#include "state.hpp"
 #include "store.hpp"
 
 namespace calcmesh::observe {
@@ -156,7 +154,7 @@ class Collector {
     std::string interface_name(NodeSource& source, std::uint32_t ifindex) {
         if (const auto found = source.interfaces.find(ifindex); found != source.interfaces.end())
             return found->second;
-        source.interfaces = lab::in_netns(topology_.netns(source.node->name), [] {
+        source.interfaces = in_netns(topology_.netns(source.node->name), [] {
             std::map<std::uint32_t, std::string> names;
             if (auto* list = if_nameindex()) {
                 for (auto* entry = list; entry->if_index != 0; ++entry)

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <random>
 
-#include "flow_stage.hpp"
+#include "calcmesh/lab/flows.hpp"
 #include "l7.hpp"
 
 namespace calcmesh::observe {

@@ -8,9 +8,9 @@
 #include <string>
 #include <tuple>
 
+#include "calcmesh/lab/identity.hpp"
+#include "calcmesh/lab/topology.hpp"
 #include "flow.hpp"
-#include "identity.hpp"
-#include "topology.hpp"
 
 struct flow_event;
 

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "calcmesh/kube/model.hpp"
-#include "identity.hpp"
+#include "calcmesh/lab/identity.hpp"
 
 namespace calcmesh::lab {
 namespace {

@@ -9,10 +9,9 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "calcmesh/lab/identity.hpp"
+#include "calcmesh/lab/lab.hpp"
 #include "client.hpp"
-#include "identity.hpp"
-#include "services.hpp"
-#include "state.hpp"
 
 namespace calcmesh::observe {
 

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "calcmesh/lab/flows.hpp"
+#include "calcmesh/lab/topology.hpp"
 #include "calcmesh/policy/engine.hpp"
 #include "decoder.hpp"
 #include "flow.hpp"
-#include "flow_stage.hpp"
-#include "topology.hpp"
 
 namespace calcmesh::observe {
 

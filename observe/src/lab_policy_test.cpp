@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "identity.hpp"
+#include "calcmesh/lab/identity.hpp"
 
 namespace calcmesh::observe {
 namespace {

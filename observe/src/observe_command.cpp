@@ -7,10 +7,10 @@
 #include <memory>
 
 #include "calcmesh/command.hpp"
+#include "calcmesh/lab/lab.hpp"
 #include "client.hpp"
 #include "collector.hpp"
 #include "filter.hpp"
-#include "lab.hpp"
 #include "lab_policy.hpp"
 #include "printer.hpp"
 #include "serve.hpp"
@@ -129,10 +129,7 @@ void add_lab_policy_command(CLI::App& lab) {
         std::vector<std::filesystem::path> files;
     };
     auto options = std::make_shared<Options>();
-    const auto topology = [options] {
-        lab::require_lab(options->lab);
-        return lab::Topology(options->lab);
-    };
+    const auto topology = [options] { return lab::running_lab(options->lab); };
     auto* policy = lab.add_subcommand(
         "policy", "Enforce Cilium network policies on a running lab (L7 rules are audited)");
     policy->require_subcommand(1);

@@ -16,10 +16,11 @@
 #include <sstream>
 #include <thread>
 
+#include "calcmesh/lab/flows.hpp"
+#include "calcmesh/lab/identity.hpp"
+#include "calcmesh/lab/lab.hpp"
 #include "calcmesh/policy/matrix.hpp"
-#include "flow_stage.hpp"
-#include "identity.hpp"
-#include "lab.hpp"
+#include "calcmesh/process.hpp"
 #include "lab_policy.hpp"
 
 namespace calcmesh::observe {
@@ -34,6 +35,12 @@ std::string bin(const std::string& name) {
     return lab::bin_dir() + "/" + name;
 }
 
+CommandResult run(std::vector<std::string> argv) {
+    ChildProcess::Options options;
+    options.argv = std::move(argv);
+    return run_captured(options);
+}
+
 class ObserveLab : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
@@ -42,17 +49,19 @@ class ObserveLab : public ::testing::Test {
         name_ = "ct" + std::to_string(getpid()) + "o";
         std::ostringstream log;
         lab::lab_up({name_, Datapath::ebpf, true, true}, log);
-        state_ = lab::require_lab(name_);
-        for (const char* pod : {"division-worker", "addition-worker"}) {
-            lab::start_process(*state_, pod, std::string("perf-") + pod,
-                               {bin("lab_perf"), "server", "--port", std::to_string(kPerfPort)},
-                               {});
+        for (const std::string pod : {"division-worker", "addition-worker"}) {
+            auto options = lab::launch_in(
+                topology(), pod, {bin("lab_perf"), "server", "--port", std::to_string(kPerfPort)});
+            options.output_file = (lab::lab_dir(name_) / ("perf-" + pod + ".log")).string();
+            perf_servers_.emplace_back(options);
         }
+        up_ = true;
     }
 
     static void TearDownTestSuite() {
         if (name_.empty())
             return;
+        perf_servers_.clear();
         std::ostringstream log;
         lab::lab_down(name_, log);
     }
@@ -60,7 +69,7 @@ class ObserveLab : public ::testing::Test {
     void SetUp() override {
         if (geteuid() != 0)
             GTEST_SKIP() << "the lab needs root";
-        ASSERT_TRUE(state_.has_value()) << "lab setup failed";
+        ASSERT_TRUE(up_) << "lab setup failed";
     }
 
     static const lab::Topology& topology() {
@@ -68,8 +77,8 @@ class ObserveLab : public ::testing::Test {
         return topology;
     }
 
-    static lab::CommandResult in_pod(const std::string& pod, std::vector<std::string> argv) {
-        return lab::run(argv, lab::launch_options(topology(), pod));
+    static CommandResult in_pod(const std::string& pod, std::vector<std::string> argv) {
+        return run_captured(lab::launch_in(topology(), pod, std::move(argv)));
     }
 
     // An HTTP GET from inside a pod; the status code, or 0 if it timed out or failed.
@@ -93,7 +102,7 @@ class ObserveLab : public ::testing::Test {
     static std::string observe(std::vector<std::string> args) {
         std::vector<std::string> argv = {bin("calcmesh"), "observe", "--name", name_};
         argv.insert(argv.end(), args.begin(), args.end());
-        const auto result = lab::run(argv);
+        const auto result = run(argv);
         EXPECT_EQ(result.exit_code, 0) << result.errors;
         return result.output;
     }
@@ -126,11 +135,11 @@ class ObserveLab : public ::testing::Test {
         return files;
     }
 
-    static lab::CommandResult lab_policy(const std::string& verb,
-                                         const std::vector<std::string>& files) {
+    static CommandResult lab_policy(const std::string& verb,
+                                    const std::vector<std::string>& files) {
         std::vector<std::string> argv = {bin("calcmesh"), "lab", "policy", verb, "--name", name_};
         argv.insert(argv.end(), files.begin(), files.end());
-        return lab::run(argv);
+        return run(argv);
     }
 
     static void apply_shipped_policies() {
@@ -206,7 +215,7 @@ class ObserveLab : public ::testing::Test {
                 "echo '{} no') &\n",
                 topology().pod(probe.to).ip.str(), probe.port, probe.to, probe.to);
         }
-        std::vector<std::pair<std::string, std::future<lab::CommandResult>>> runs;
+        std::vector<std::pair<std::string, std::future<CommandResult>>> runs;
         for (const auto& [from, script] : scripts) {
             runs.emplace_back(from, std::async(std::launch::async, [from, script] {
                                   return in_pod(from == "world" ? "client" : from,
@@ -228,8 +237,8 @@ class ObserveLab : public ::testing::Test {
         std::string dump;
         for (const auto& node : topology().nodes()) {
             for (const char* map : {"policy", "policy_modes"}) {
-                dump += lab::run({"bpftool", "-j", "map", "dump", "pinned",
-                                  lab::node_pin_dir(topology(), node) + "/" + map})
+                dump += run({"bpftool", "-j", "map", "dump", "pinned",
+                             lab::node_pin_dir(topology(), node) + "/" + map})
                             .output;
             }
         }
@@ -237,7 +246,8 @@ class ObserveLab : public ::testing::Test {
     }
 
     static inline std::string name_;
-    static inline std::optional<lab::LabState> state_;
+    static inline bool up_ = false;
+    static inline std::vector<ChildProcess> perf_servers_;
 };
 
 TEST_F(ObserveLab, CrossClusterJobsShowWithTheirClusters) {
@@ -383,18 +393,16 @@ TEST_F(ObserveLab, PolicyWithConnectionTrackingHoldsInEveryDatapath) {
 }
 
 TEST_F(ObserveLab, RingBufferOverflowIsReported) {
-    const auto observer =
-        std::find_if(state_->processes.begin(), state_->processes.end(),
-                     [](const auto& process) { return process.name == "observer"; });
-    ASSERT_NE(observer, state_->processes.end());
+    const auto observer = lab::lab_process(name_, "observer");
+    ASSERT_TRUE(observer.has_value());
     // With the collector stopped nothing drains the ring buffers: a burst of connections, four
     // events each on both nodes, overflows them.
-    ASSERT_EQ(kill(observer->pid, SIGSTOP), 0);
+    ASSERT_EQ(kill(*observer, SIGSTOP), 0);
     const auto burst =
         in_pod("addition-worker",
                {bin("lab_perf"), "crr", "--host", topology().pod("division-worker").ip.str(),
                 "--port", std::to_string(kPerfPort), "--transactions", "6000", "--warmup", "0"});
-    ASSERT_EQ(kill(observer->pid, SIGCONT), 0);
+    ASSERT_EQ(kill(*observer, SIGCONT), 0);
     ASSERT_EQ(burst.exit_code, 0) << burst.errors;
     std::this_thread::sleep_for(std::chrono::seconds(3));
 
@@ -420,13 +428,13 @@ TEST_F(ObserveLab, LivePageShowsTheMapInChromium) {
     ASSERT_EQ(http_get("client", "http://help-page:8081/"), 200);
     const auto dir = fs::temp_directory_path() / (name_ + "-page");
     fs::create_directories(dir);
-    lab::LaunchOptions options;
-    options.log_file = (dir / "serve.log").string();
-    const auto serve = lab::spawn(
-        {bin("calcmesh"), "observe", "--name", name_, "--serve", "--port", "0"}, options);
+    ChildProcess::Options options;
+    options.argv = {bin("calcmesh"), "observe", "--name", name_, "--serve", "--port", "0"};
+    options.output_file = (dir / "serve.log").string();
+    ChildProcess serve(options);
     struct Stop {
-        pid_t pid;
-        ~Stop() { lab::terminate(pid, lab::process_start_time(pid)); }
+        ChildProcess& process;
+        ~Stop() { process.stop(std::chrono::seconds(5)); }
     } stop{serve};
     std::string url;
     for (int i = 0; i < 100 && url.empty(); ++i) {
@@ -451,7 +459,7 @@ TEST_F(ObserveLab, LivePageShowsTheMapInChromium) {
                                                "--virtual-time-budget=5000"};
     auto dump = chromium;
     dump.insert(dump.end(), {"--dump-dom", url});
-    const auto dom = lab::run(dump);
+    const auto dom = run(dump);
     ASSERT_EQ(dom.exit_code, 0) << dom.errors;
     // The page's script fetched the map and the flows and put them in the document.
     EXPECT_NE(dom.output.find("<svg"), std::string::npos);
@@ -465,7 +473,7 @@ TEST_F(ObserveLab, LivePageShowsTheMapInChromium) {
     auto shot = chromium;
     shot.insert(shot.end(),
                 {"--window-size=1600,1200", "--screenshot=" + (dir / "page.png").string(), url});
-    EXPECT_EQ(lab::run(shot).exit_code, 0);
+    EXPECT_EQ(run(shot).exit_code, 0);
     EXPECT_TRUE(fs::exists(dir / "page.png"));
     fs::remove_all(dir);
 }

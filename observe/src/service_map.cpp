@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "process.hpp"
+#include "calcmesh/process.hpp"
 
 namespace calcmesh::observe {
 
@@ -262,7 +262,9 @@ std::string ServiceMap::to_dot(const std::string& title) const {
 }
 
 std::string render_dot(const std::string& dot, const std::string& format) {
-    const auto result = lab::run({"dot", "-T" + format}, {}, dot);
+    ChildProcess::Options options;
+    options.argv = {"dot", "-T" + format};
+    const auto result = run_captured(options, dot);
     if (result.exit_code != 0) {
         throw std::runtime_error(
             fmt::format("dot -T{} failed ({}): {}", format, result.exit_code, result.errors));

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <future>
 #include <optional>
 #include <string>
 #include <utility>
@@ -94,5 +95,20 @@ struct CommandResult {
 /// captured apart (the options' own output settings are replaced). Throws std::system_error if
 /// it cannot be started.
 CommandResult run_captured(ChildProcess::Options options, const std::string& input = {});
+
+/// Joins the calling thread to a named network namespace. Throws std::runtime_error.
+void enter_netns(const std::string& netns);
+
+/// Runs `fn` on a thread that has joined the named network namespace and returns its result;
+/// exceptions propagate. The caller's own namespace is never changed.
+template <class Fn>
+auto in_netns(const std::string& netns, Fn fn) -> decltype(fn()) {
+    return std::async(std::launch::async,
+                      [&netns, &fn] {
+                          enter_netns(netns);
+                          return fn();
+                      })
+        .get();
+}
 
 }  // namespace calcmesh
