@@ -20,18 +20,10 @@
 #include <bpf/bpf_helpers.h>
 
 #include "flow_maps.h"
+#include "lib/common.h"
+#include "lib/counters.h"
+#include "lib/ipv4.h"
 
-#define TC_ACT_UNSPEC (-1)
-#define TC_ACT_SHOT 2
-#define ETH_P_IP 0x0800
-#define ETH_HLEN 14
-#define AF_INET 2
-#define IP_OFFSET_MASK 0x1fff
-
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_ACK 0x10
 /* Marks in ct_entry.*_flags that are not TCP flags: a reply of a protocol without flags. */
 #define SEEN_REPLY 0x80
 #define IDENTITY_WORLD 2
@@ -58,21 +50,18 @@ struct flow_ctx {
 };
 
 static __always_inline void count(enum flow_counter counter) {
-    __u32 key = counter;
-    __u64* value = bpf_map_lookup_elem(&flow_stats, &key);
+    __u64* value = counter_at(&flow_stats, counter);
     if (value)
         (*value)++;
 }
 
 /* IPv4 with the TCP or UDP ports and where the TCP payload starts; -1 for anything else. */
 static __always_inline int parse(struct __sk_buff* skb, struct packet* p) {
-    __u16 ether_type;
-    if (bpf_skb_load_bytes(skb, 12, &ether_type, sizeof(ether_type)) < 0 ||
-        ether_type != bpf_htons(ETH_P_IP))
+    const struct iphdr* header = ipv4_header(skb);
+    if (!header)
         return -1;
-    struct iphdr ip;
-    if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) < 0 || ip.version != 4)
-        return -1;
+    /* A copy: the checks below must hold for the values used after them. */
+    const struct iphdr ip = *header;
     __u32 ip_len = ip.ihl * 4;
     if (ip_len < sizeof(ip))
         return -1;

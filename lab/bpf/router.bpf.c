@@ -12,19 +12,15 @@
 #include <bpf/bpf_helpers.h>
 
 #include "lab_maps.h"
-
-#define TC_ACT_OK 0
-#define TC_ACT_SHOT 2
-#define ETH_P_IP 0x0800
-#define AF_INET 2
-#define PACKET_HOST 0
+#include "lib/common.h"
+#include "lib/counters.h"
+#include "lib/ipv4.h"
 
 /* The collect-metadata VXLAN device of the node, set by the loader; 0 routes natively. */
 const volatile __u32 overlay_ifindex = 0;
 
 static __always_inline void count(enum datapath_path path, struct __sk_buff* skb) {
-    __u32 key = path;
-    struct path_counter* counter = bpf_map_lookup_elem(&path_stats, &key);
+    struct path_counter* counter = counter_at(&path_stats, path);
     if (counter) {
         counter->packets++;
         counter->bytes += skb->len;
@@ -34,19 +30,6 @@ static __always_inline void count(enum datapath_path path, struct __sk_buff* skb
 static __always_inline int pass(enum datapath_path path, struct __sk_buff* skb) {
     count(path, skb);
     return TC_ACT_OK;
-}
-
-/* Returns the IPv4 header of an Ethernet frame, or NULL. */
-static __always_inline struct iphdr* ipv4_header(struct __sk_buff* skb) {
-    void* data = (void*)(long)skb->data;
-    void* data_end = (void*)(long)skb->data_end;
-    struct ethhdr* eth = data;
-    if ((void*)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-        return NULL;
-    struct iphdr* ip = (void*)(eth + 1);
-    if ((void*)(ip + 1) > data_end || ip->version != 4)
-        return NULL;
-    return ip;
 }
 
 /* The router hop: the kernel's incremental checksum update for a TTL decrement. */
