@@ -17,142 +17,35 @@ struct FieldError {
     std::string message;
 };
 
-std::string join_field(const std::string& parent, const std::string& child) {
-    return parent.empty() ? child : parent + "." + child;
-}
-
-std::string index_field(const std::string& parent, std::size_t index) {
-    return parent + "[" + std::to_string(index) + "]";
-}
-
-/// Typed access to one YAML node, which knows its field path for error messages.
-class Field {
-  public:
-    Field(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {}
-
-    bool present() const { return node_.IsDefined() && !node_.IsNull(); }
-    const std::string& path() const { return path_; }
-    const YAML::Node& node() const { return node_; }
-
-    Field operator[](const std::string& key) const {
-        if (!present()) {
-            return {YAML::Node(YAML::NodeType::Undefined), join_field(path_, key)};
-        }
-        expect_map();
-        return {node_[key], join_field(path_, key)};
-    }
-
-    std::string text(const std::string& fallback = {}) const {
-        if (!present()) {
-            return fallback;
-        }
-        if (!node_.IsScalar()) {
-            throw FieldError{path_, "expected a string"};
-        }
-        return node_.Scalar();
-    }
-
-    /// A plain (unquoted) integer scalar.
-    std::optional<int> integer() const {
-        if (!present()) {
-            return std::nullopt;
-        }
-        if (!node_.IsScalar() || node_.Tag() != "?") {
-            throw FieldError{path_, "expected an integer, got " + describe()};
-        }
-        try {
-            return node_.as<int>();
-        } catch (const YAML::Exception&) {
-            throw FieldError{path_, "expected an integer, got '" + node_.Scalar() + "'"};
-        }
-    }
-
-    bool boolean(bool fallback) const {
-        if (!present()) {
-            return fallback;
-        }
-        try {
-            return node_.as<bool>();
-        } catch (const YAML::Exception&) {
-            throw FieldError{path_, "expected true or false, got " + describe()};
-        }
-    }
-
-    /// An integer or a name, as Kubernetes' IntOrString, kept as text.
-    std::string int_or_string() const {
-        if (!present()) {
-            return {};
-        }
-        if (!node_.IsScalar()) {
-            throw FieldError{path_, "expected a port number or name"};
-        }
-        return node_.Scalar();
-    }
-
-    std::vector<Field> items() const {
-        std::vector<Field> result;
-        if (!present()) {
-            return result;
-        }
-        if (!node_.IsSequence()) {
-            throw FieldError{path_, "expected a list, got " + describe()};
-        }
-        for (std::size_t i = 0; i < node_.size(); ++i) {
-            result.emplace_back(node_[i], index_field(path_, i));
-        }
-        return result;
-    }
-
-    std::vector<std::string> strings() const {
-        std::vector<std::string> result;
-        for (const Field& item : items()) {
-            result.push_back(item.text());
-        }
-        return result;
-    }
-
-    /// A map of strings to strings, such as labels or ConfigMap data.
-    std::map<std::string, std::string> string_map() const {
-        std::map<std::string, std::string> result;
-        if (!present()) {
-            return result;
-        }
-        expect_map();
-        for (const auto& entry : node_) {
-            const auto key = entry.first.Scalar();
-            result[key] = Field(entry.second, join_field(path_, key)).text();
-        }
-        return result;
-    }
-
-    void expect_map() const {
-        if (!node_.IsMap()) {
-            throw FieldError{path_, "expected a map, got " + describe()};
-        }
-    }
-
-  private:
-    std::string describe() const {
-        if (node_.IsSequence()) {
-            return "a list";
-        }
-        if (node_.IsMap()) {
-            return "a map";
-        }
-        return node_.Tag() == "!" ? "the string \"" + node_.Scalar() + "\""
-                                  : "'" + node_.Scalar() + "'";
-    }
-
-    YAML::Node node_;
-    std::string path_;
+/// Tells a problem by throwing it, so that a cluster's manifests are read up to the first.
+const FieldProblem kStopAtFirst = [](const std::string& field, const std::string& message) {
+    throw FieldError{field, message};
 };
 
-LabelSelector parse_selector(const Field& field) {
+/// An integer or a name, as Kubernetes' IntOrString, kept as text.
+std::string int_or_string(const YamlField& field) {
+    if (field.present() && !field.node().IsScalar()) {
+        field.problem("expected a port number or name");
+        return {};
+    }
+    return field.text();
+}
+
+/// A list of strings such as a command line; plain numbers are read as text.
+std::vector<std::string> texts(const YamlField& field) {
+    std::vector<std::string> result;
+    for (const YamlField& item : field.items()) {
+        result.push_back(item.text());
+    }
+    return result;
+}
+
+LabelSelector parse_selector(const YamlField& field) {
     LabelSelector selector;
     selector.match_labels = field["matchLabels"].string_map();
-    for (const Field& item : field["matchExpressions"].items()) {
+    for (const YamlField& item : field["matchExpressions"].items()) {
         SelectorRequirement requirement{item["key"].text(), item["operator"].text(),
-                                        item["values"].strings()};
+                                        texts(item["values"])};
         static const std::set<std::string> kOperators = {"In", "NotIn", "Exists", "DoesNotExist"};
         if (!kOperators.contains(requirement.op)) {
             throw FieldError{item["operator"].path(), "unknown operator '" + requirement.op + "'"};
@@ -162,27 +55,27 @@ LabelSelector parse_selector(const Field& field) {
     return selector;
 }
 
-std::optional<Probe> parse_probe(const Field& field) {
+std::optional<Probe> parse_probe(const YamlField& field) {
     if (!field.present()) {
         return std::nullopt;
     }
     if (field["httpGet"].present()) {
-        return Probe{field["httpGet"]["path"].text("/"), field["httpGet"]["port"].int_or_string()};
+        return Probe{field["httpGet"]["path"].text("/"), int_or_string(field["httpGet"]["port"])};
     }
     if (field["tcpSocket"].present()) {
-        return Probe{"", field["tcpSocket"]["port"].int_or_string()};
+        return Probe{"", int_or_string(field["tcpSocket"]["port"])};
     }
     return Probe{};  // exec or grpc: no port to resolve
 }
 
-Container parse_container(const Field& field) {
+Container parse_container(const YamlField& field) {
     Container container;
     container.field = field.path();
     container.name = field["name"].text();
     container.image = field["image"].text();
-    container.command = field["command"].strings();
-    container.args = field["args"].strings();
-    for (const Field& item : field["ports"].items()) {
+    container.command = texts(field["command"]);
+    container.args = texts(field["args"]);
+    for (const YamlField& item : field["ports"].items()) {
         ContainerPort port;
         port.name = item["name"].text();
         const auto number = item["containerPort"].integer();
@@ -193,10 +86,10 @@ Container parse_container(const Field& field) {
         port.protocol = item["protocol"].text("TCP");
         container.ports.push_back(std::move(port));
     }
-    for (const Field& item : field["env"].items()) {
+    for (const YamlField& item : field["env"].items()) {
         EnvVar var;
         var.name = item["name"].text();
-        const Field from = item["valueFrom"];
+        const YamlField from = item["valueFrom"];
         if (!from.present()) {
             var.value = item["value"].text();
         } else if (from["fieldRef"].present()) {
@@ -209,12 +102,12 @@ Container parse_container(const Field& field) {
         }
         container.env.push_back(std::move(var));
     }
-    for (const Field& item : field["envFrom"].items()) {
+    for (const YamlField& item : field["envFrom"].items()) {
         EnvFromSource source;
         source.prefix = item["prefix"].text();
         if (item["configMapRef"].present()) {
             source.config_map = item["configMapRef"]["name"].text();
-            source.optional = item["configMapRef"]["optional"].boolean(false);
+            source.optional = item["configMapRef"]["optional"].boolean().value_or(false);
         } else {
             source.secret = item["secretRef"]["name"].text();
         }
@@ -222,7 +115,7 @@ Container parse_container(const Field& field) {
     }
     container.readiness = parse_probe(field["readinessProbe"]);
     container.liveness = parse_probe(field["livenessProbe"]);
-    for (const Field& item : field["volumeMounts"].items()) {
+    for (const YamlField& item : field["volumeMounts"].items()) {
         container.mounts.push_back({item["name"].text(), item["mountPath"].text()});
     }
     return container;
@@ -231,12 +124,12 @@ Container parse_container(const Field& field) {
 const std::set<std::string> kWorkloadKinds = {"Deployment", "StatefulSet", "DaemonSet",
                                               "ReplicaSet", "Job",         "CronJob"};
 
-Workload parse_workload(const ObjectId& id, const Field& root) {
+Workload parse_workload(const ObjectId& id, const YamlField& root) {
     Workload workload;
     workload.id = id;
     workload.labels = root["metadata"]["labels"].string_map();
     workload.annotations = root["metadata"]["annotations"].string_map();
-    Field spec = root["spec"];
+    YamlField spec = root["spec"];
     if (id.kind == "CronJob") {
         spec = spec["jobTemplate"]["spec"];
     }
@@ -250,16 +143,16 @@ Workload parse_workload(const ObjectId& id, const Field& root) {
     if (id.kind == "Deployment" || id.kind == "StatefulSet" || id.kind == "ReplicaSet") {
         workload.replicas = spec["replicas"].integer().value_or(1);
     }
-    const Field pod = spec["template"];
+    const YamlField pod = spec["template"];
     workload.pod_labels = pod["metadata"]["labels"].string_map();
     workload.pod_annotations = pod["metadata"]["annotations"].string_map();
-    for (const Field& item : pod["spec"]["initContainers"].items()) {
+    for (const YamlField& item : pod["spec"]["initContainers"].items()) {
         workload.init_containers.push_back(parse_container(item));
     }
-    for (const Field& item : pod["spec"]["containers"].items()) {
+    for (const YamlField& item : pod["spec"]["containers"].items()) {
         workload.containers.push_back(parse_container(item));
     }
-    for (const Field& item : pod["spec"]["volumes"].items()) {
+    for (const YamlField& item : pod["spec"]["volumes"].items()) {
         Volume volume;
         volume.name = item["name"].text();
         volume.claim_name = item["persistentVolumeClaim"]["claimName"].text();
@@ -267,24 +160,24 @@ Workload parse_workload(const ObjectId& id, const Field& root) {
         volume.empty_dir = item.node().IsMap() && item.node()["emptyDir"].IsDefined();
         workload.volumes.push_back(std::move(volume));
     }
-    for (const Field& item : spec["volumeClaimTemplates"].items()) {
+    for (const YamlField& item : spec["volumeClaimTemplates"].items()) {
         workload.claim_templates.push_back(item["metadata"]["name"].text());
     }
     return workload;
 }
 
-Service parse_service(const ObjectId& id, const Field& root) {
+Service parse_service(const ObjectId& id, const YamlField& root) {
     Service service;
     service.id = id;
     service.labels = root["metadata"]["labels"].string_map();
     service.annotations = root["metadata"]["annotations"].string_map();
-    const Field spec = root["spec"];
+    const YamlField spec = root["spec"];
     if (spec["selector"].present()) {
         service.selector = spec["selector"].string_map();
     }
     service.type = spec["type"].text("ClusterIP");
     service.headless = spec["clusterIP"].text() == "None";
-    for (const Field& item : spec["ports"].items()) {
+    for (const YamlField& item : spec["ports"].items()) {
         ServicePort port;
         port.name = item["name"].text();
         const auto number = item["port"].integer();
@@ -292,7 +185,7 @@ Service parse_service(const ObjectId& id, const Field& root) {
             throw FieldError{item["port"].path(), "missing"};
         }
         port.port = *number;
-        port.target_port = item["targetPort"].int_or_string();
+        port.target_port = int_or_string(item["targetPort"]);
         if (port.target_port.empty()) {
             port.target_port = std::to_string(port.port);
         }
@@ -469,7 +362,7 @@ Result<Cluster> parse_cluster(const std::string& file, const std::string& yaml) 
         }
         ObjectId id{cluster.file, "", "", "document " + std::to_string(index + 1)};
         try {
-            const Field root(document, "");
+            const YamlField root(document, "", kStopAtFirst);
             root.expect_map();
             id.kind = root["kind"].text();
             id.name = root["metadata"]["name"].text();

@@ -17,14 +17,11 @@ namespace calcmesh::policy {
 namespace {
 
 using Keys = std::set<std::string, std::less<>>;
-
-std::string join_field(const std::string& parent, std::string_view child) {
-    return parent.empty() ? std::string(child) : parent + "." + std::string(child);
-}
-
-std::string index_field(const std::string& parent, std::size_t index) {
-    return parent + "[" + std::to_string(index) + "]";
-}
+using kube::describe;
+using kube::index_field;
+using kube::join_field;
+using kube::plain_scalar_type;
+using kube::YamlField;
 
 std::string lower(std::string_view text) {
     std::string result(text);
@@ -50,31 +47,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
-/// What a plain (unquoted) YAML scalar means to Kubernetes, which reads YAML 1.1: a number, a
-/// boolean or null are not strings, and the API server rejects them where a string belongs.
-std::string plain_scalar_type(const YAML::Node& node) {
-    if (!node.IsScalar() || node.Tag() != "?") {
-        return {};
-    }
-    static const std::regex kInteger("[-+]?(0|[1-9][0-9]*|0x[0-9a-fA-F]+|0o?[0-7]+)");
-    static const std::regex kFloat("[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
-    static const Keys kBooleans = {"true", "false", "yes", "no", "on", "off", "y", "n"};
-    const std::string& text = node.Scalar();
-    if (std::regex_match(text, kInteger)) {
-        return "the integer " + text;
-    }
-    if (std::regex_match(text, kFloat)) {
-        return "the number " + text;
-    }
-    if (kBooleans.contains(lower(text))) {
-        return "the boolean " + text;
-    }
-    if (text == "~" || lower(text) == "null") {
-        return "null";
-    }
-    return {};
-}
-
 /// Whether a field is there: yaml-cpp's nodes for missing keys throw on every other question.
 bool present(const YAML::Node& node) {
     return node.IsDefined() && !node.IsNull();
@@ -82,23 +54,6 @@ bool present(const YAML::Node& node) {
 
 std::string scalar(const YAML::Node& node) {
     return present(node) && node.IsScalar() ? node.Scalar() : std::string();
-}
-
-std::string describe(const YAML::Node& node) {
-    if (!node.IsDefined()) {
-        return "nothing";
-    }
-    if (node.IsSequence()) {
-        return "a list";
-    }
-    if (node.IsMap()) {
-        return "a map";
-    }
-    if (node.IsNull()) {
-        return "null";
-    }
-    const auto type = plain_scalar_type(node);
-    return type.empty() ? "the string \"" + node.Scalar() + "\"" : type;
 }
 
 bool is_port_name(std::string_view text) {
@@ -179,50 +134,27 @@ class Reader {
         return true;
     }
 
+    /// The field `key` of `parent`, whose problems become findings.
+    YamlField at(const YAML::Node& parent, std::string_view key, const std::string& field) {
+        return {parent[std::string(key)], join_field(field, key),
+                [this](const std::string& where, const std::string& message) {
+                    error(where, message);
+                }};
+    }
+
     /// A string field; plain numbers and booleans are not strings to the API server.
     std::string string(const YAML::Node& parent, std::string_view key, const std::string& field) {
-        const YAML::Node node = parent[std::string(key)];
-        if (!node.IsDefined() || node.IsNull()) {
-            return {};
-        }
-        const std::string where = join_field(field, key);
-        if (!node.IsScalar()) {
-            error(where, "expected a string, got " + describe(node));
-            return {};
-        }
-        if (const auto type = plain_scalar_type(node); !type.empty()) {
-            error(where,
-                  "expected a string, got " + type + " (quote it: \"" + node.Scalar() + "\")");
-            return {};
-        }
-        return node.Scalar();
+        return at(parent, key, field).string();
     }
 
     std::optional<int> integer(const YAML::Node& parent, std::string_view key,
                                const std::string& field) {
-        const YAML::Node node = parent[std::string(key)];
-        if (!node.IsDefined() || node.IsNull()) {
-            return std::nullopt;
-        }
-        if (!plain_scalar_type(node).starts_with("the integer ")) {
-            error(join_field(field, key), "expected an integer, got " + describe(node));
-            return std::nullopt;
-        }
-        return node.as<int>();
+        return at(parent, key, field).integer();
     }
 
     std::optional<bool> boolean(const YAML::Node& parent, std::string_view key,
                                 const std::string& field) {
-        const YAML::Node node = parent[std::string(key)];
-        if (!node.IsDefined() || node.IsNull()) {
-            return std::nullopt;
-        }
-        const std::string text = node.IsScalar() ? node.Scalar() : "";
-        if (node.Tag() != "?" || (text != "true" && text != "false")) {
-            error(join_field(field, key), "expected true or false, got " + describe(node));
-            return std::nullopt;
-        }
-        return text == "true";
+        return at(parent, key, field).boolean();
     }
 
     /// The items of a list field, each with its field path. Absent: none.
@@ -230,17 +162,8 @@ class Reader {
                                                          std::string_view key,
                                                          const std::string& field) {
         std::vector<std::pair<YAML::Node, std::string>> items;
-        const YAML::Node node = parent[std::string(key)];
-        if (!node.IsDefined() || node.IsNull()) {
-            return items;
-        }
-        const std::string where = join_field(field, key);
-        if (!node.IsSequence()) {
-            error(where, "expected a list, got " + describe(node));
-            return items;
-        }
-        for (std::size_t i = 0; i < node.size(); ++i) {
-            items.emplace_back(node[i], index_field(where, i));
+        for (const auto& item : at(parent, key, field).items()) {
+            items.emplace_back(item.node(), item.path());
         }
         return items;
     }
@@ -248,12 +171,16 @@ class Reader {
     std::vector<std::string> strings(const YAML::Node& parent, std::string_view key,
                                      const std::string& field) {
         std::vector<std::string> values;
-        for (const auto& [item, where] : list(parent, key, field)) {
-            if (!item.IsScalar() || !plain_scalar_type(item).empty()) {
-                error(where, "expected a string, got " + describe(item));
+        for (const auto& item : at(parent, key, field).items()) {
+            if (!item.present()) {
+                error(item.path(), "expected a string, got " + describe(item.node()));
                 continue;
             }
-            values.push_back(item.Scalar());
+            const auto errors_before = errors_;
+            auto value = item.string();
+            if (errors_ == errors_before) {
+                values.push_back(std::move(value));
+            }
         }
         return values;
     }
