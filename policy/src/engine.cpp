@@ -5,6 +5,8 @@
 #include <optional>
 #include <regex>
 
+#include "calcmesh/policy/kafka_api.hpp"
+
 namespace calcmesh::policy {
 
 namespace {
