@@ -5,6 +5,8 @@
 #include <charconv>
 #include <map>
 
+#include "calcmesh/policy/kafka_api.hpp"
+
 namespace calcmesh::observe {
 
 namespace {
@@ -220,44 +222,11 @@ std::optional<KafkaRequest> parse_kafka_request(std::span<const std::uint8_t> pa
 }
 
 std::string kafka_api_name(int api_key) {
-    static constexpr std::string_view kNames[] = {
-        "produce",
-        "fetch",
-        "offsets",
-        "metadata",
-        "leaderandisr",
-        "stopreplica",
-        "updatemetadata",
-        "controlledshutdown",
-        "offsetcommit",
-        "offsetfetch",
-        "findcoordinator",
-        "joingroup",
-        "heartbeat",
-        "leavegroup",
-        "syncgroup",
-        "describegroups",
-        "listgroups",
-        "saslhandshake",
-        "apiversions",
-        "createtopics",
-        "deletetopics",
-        "deleterecords",
-        "initproducerid",
-        "offsetforleaderepoch",
-        "addpartitionstotxn",
-        "addoffsetstotxn",
-        "endtxn",
-        "writetxnmarkers",
-        "txnoffsetcommit",
-        "describeacls",
-        "createacls",
-        "deleteacls",
-        "describeconfigs",
-        "alterconfigs",
-    };
-    if (api_key >= 0 && api_key < static_cast<int>(std::size(kNames)))
-        return std::string(kNames[api_key]);
+    for (const auto& [name, number] : policy::kafka_api_keys()) {
+        if (number == api_key) {
+            return name;
+        }
+    }
     return "apikey" + std::to_string(api_key);
 }
 
