@@ -82,8 +82,9 @@ class Bench {
         pinned.cpu = options_.cpu;
         for (const auto& pair : kPairs) {
             const std::string pod = pair.server;
-            if (state_has(state, "perf-" + pod))
+            if (state_has(state, "perf-" + pod)) {
                 continue;
+            }
             start_process(state, pod, "perf-" + pod,
                           {bin_dir() + "/lab_perf", "server", "--port", std::to_string(kPerfPort)},
                           pinned);
@@ -100,8 +101,9 @@ class Bench {
     std::string in_pod(const std::string& pod, const std::vector<std::string>& argv,
                        bool pinned = true) {
         auto options = launch_options(topology_, pod);
-        if (pinned)
+        if (pinned) {
             options.cpu = options_.cpu;
+        }
         const auto result = lab::run(argv, options);
         if (result.exit_code != 0) {
             throw std::runtime_error(fmt::format("{} in pod {} failed: {}{}", argv[0], pod,
@@ -160,8 +162,9 @@ class Bench {
 
     std::uint64_t forwarded_by_kernels() {
         std::uint64_t total = 0;
-        for (const auto& node : topology_.nodes())
+        for (const auto& node : topology_.nodes()) {
             total += kernel_forwarded(topology_.netns(node.name));
+        }
         return total;
     }
 
@@ -175,10 +178,12 @@ class Bench {
                 const auto datapath = datapaths[static_cast<std::size_t>((round - 1 + i) % count)];
                 lab_switch(options_.name, datapath);
                 const auto before = forwarded_by_kernels();
-                for (const auto& pair : kPairs)
+                for (const auto& pair : kPairs) {
                     measure_pair(datapath, round, pair);
-                if (round <= options_.job_rounds)
+                }
+                if (round <= options_.job_rounds) {
                     measure_jobs(datapath, round);
+                }
                 forwarded_.push_back({{"datapath", to_string(datapath)},
                                       {"round", round},
                                       {"packets", forwarded_by_kernels() - before}});
@@ -214,8 +219,9 @@ void run_bench(const BenchOptions& options, const std::string& command_line, std
     nlohmann::json data;
     if (!options.from_data.empty()) {
         std::ifstream file(options.from_data);
-        if (!file)
+        if (!file) {
             throw std::runtime_error("cannot read " + options.from_data);
+        }
         data = nlohmann::json::parse(file);
     } else {
         data = Bench(options, log).run();

@@ -5,11 +5,13 @@ namespace calcmesh::lab {
 namespace {
 
 const Pair* find_pair(const std::string& id) {
-    if (id == kJobsPair.id)
+    if (id == kJobsPair.id) {
         return &kJobsPair;
+    }
     for (const auto& pair : kPairs) {
-        if (id == pair.id)
+        if (id == pair.id) {
             return &pair;
+        }
     }
     return nullptr;
 }
@@ -18,23 +20,26 @@ const Pair* find_pair(const std::string& id) {
 
 WorkloadInfo workload_info(const std::string& id) {
     for (const auto& workload : kWorkloads) {
-        if (id == workload.id)
+        if (id == workload.id) {
             return workload;
+        }
     }
     return {"", "", "", "", false};
 }
 
 std::vector<std::string> known_workloads() {
     std::vector<std::string> ids;
-    for (const auto& workload : kWorkloads)
+    for (const auto& workload : kWorkloads) {
         ids.emplace_back(workload.id);
+    }
     return ids;
 }
 
 std::vector<std::string> known_pairs() {
     std::vector<std::string> ids;
-    for (const auto& pair : kPairs)
+    for (const auto& pair : kPairs) {
         ids.emplace_back(pair.id);
+    }
     ids.emplace_back(kJobsPair.id);
     return ids;
 }

@@ -25,15 +25,18 @@ std::string number(double value) {
 // follow the data rather than assume it.
 std::string cilium_comparison(const Table& table) {
     const auto rr = table.find("tcp_rr");
-    if (rr == table.end() || !rr->second.contains("cross-cluster"))
+    if (rr == table.end() || !rr->second.contains("cross-cluster")) {
         return "No TCP_RR data.\n";
+    }
     const auto& by_datapath = rr->second.at("cross-cluster");
-    if (!by_datapath.contains("native"))
+    if (!by_datapath.contains("native")) {
         return "No native TCP_RR data.\n";
+    }
     const auto& native = by_datapath.at("native");
     const auto against = [&](const char* datapath) {
-        if (!by_datapath.contains(datapath))
+        if (!by_datapath.contains(datapath)) {
             return Paired{};
+        }
         return paired(by_datapath.at(datapath), native);
     };
     const auto describe = [](const Paired& p) {
@@ -76,8 +79,9 @@ std::string cilium_comparison(const Table& table) {
 void write_report(const nlohmann::json& data, const std::string& report_path) {
     const auto table = tabulate(data);
     std::vector<std::string> datapaths;
-    for (const auto datapath : all_datapaths())
+    for (const auto datapath : all_datapaths()) {
         datapaths.emplace_back(to_string(datapath));
+    }
     const auto png = fs::path(report_path).replace_extension(".png");
     write_chart(table, datapaths, png);
 
@@ -145,11 +149,13 @@ void write_report(const nlohmann::json& data, const std::string& report_path) {
             "from native, rounds agreeing).\n\n| pair |",
             info.title[0] ? info.title : workload.c_str(), info.unit,
             info.higher_is_better ? "higher" : "lower");
-        for (const auto& datapath : datapaths)
+        for (const auto& datapath : datapaths) {
             md += " " + datapath + " |";
+        }
         md += "\n|---|";
-        for (std::size_t i = 0; i < datapaths.size(); ++i)
+        for (std::size_t i = 0; i < datapaths.size(); ++i) {
             md += "---|";
+        }
         md += "\n";
         for (const auto& [pair, by_datapath] : in_order(*pairs, known_pairs())) {
             md += "| " + pair_title(pair) + " |";

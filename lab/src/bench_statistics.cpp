@@ -12,14 +12,16 @@ Table tabulate(const nlohmann::json& data) {
 
 std::vector<double> values_of(const std::map<int, double>& rounds) {
     std::vector<double> values;
-    for (const auto& [round, value] : rounds)
+    for (const auto& [round, value] : rounds) {
         values.push_back(value);
+    }
     return values;
 }
 
 double median(std::vector<double> values) {
-    if (values.empty())
+    if (values.empty()) {
         return NAN;
+    }
     std::sort(values.begin(), values.end());
     const auto middle = values.size() / 2;
     return values.size() % 2 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
@@ -34,8 +36,9 @@ Paired paired(const std::map<int, double>& datapath, const std::map<int, double>
     }
     Paired result{median(differences), 0, static_cast<int>(differences.size())};
     for (const auto difference : differences) {
-        if ((difference > 0) == (result.median_difference > 0) && difference != 0)
+        if ((difference > 0) == (result.median_difference > 0) && difference != 0) {
             ++result.agreeing;
+        }
     }
     return result;
 }

@@ -37,8 +37,9 @@ std::vector<std::pair<std::string, const T*>> in_order(const std::map<std::strin
                                                        const std::vector<std::string>& known) {
     std::vector<std::pair<std::string, const T*>> ordered;
     for (const auto& key : known) {
-        if (const auto it = map.find(key); it != map.end())
+        if (const auto it = map.find(key); it != map.end()) {
             ordered.emplace_back(key, &it->second);
+        }
     }
     for (const auto& [key, value] : map) {
         if (std::find(known.begin(), known.end(), key) == known.end()) {

@@ -28,12 +28,14 @@ constexpr const char* kBpfFsRoot = "/sys/fs/bpf";
 
 // libbpf's warnings go to stderr, except the one for an existing clsact qdisc, which is expected.
 int print_libbpf(enum libbpf_print_level level, const char* format, va_list args) {
-    if (level != LIBBPF_WARN)
+    if (level != LIBBPF_WARN) {
         return 0;
+    }
     char line[1024];
     vsnprintf(line, sizeof(line), format, args);
-    if (std::strstr(line, "Exclusivity flag on") != nullptr)
+    if (std::strstr(line, "Exclusivity flag on") != nullptr) {
         return 0;
+    }
     return std::fputs(line, stderr);
 }
 
@@ -44,8 +46,9 @@ const bool kPrintInstalled = [] {
 
 int ifindex_of(const std::string& device) {
     const auto index = if_nametoindex(device.c_str());
-    if (index == 0)
+    if (index == 0) {
         throw std::runtime_error(fmt::format("no device {}", device));
+    }
     return static_cast<int>(index);
 }
 
@@ -53,13 +56,15 @@ void parse_mac(const std::string& text, __u8 (&mac)[6]) {
     unsigned bytes[6];
     std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x", &bytes[0], &bytes[1], &bytes[2], &bytes[3],
                 &bytes[4], &bytes[5]);
-    for (int i = 0; i < 6; ++i)
+    for (int i = 0; i < 6; ++i) {
         mac[i] = static_cast<__u8>(bytes[i]);
+    }
 }
 
 void check(int rc, const std::string& what) {
-    if (rc < 0)
+    if (rc < 0) {
         throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(-rc)));
+    }
 }
 
 bpf_tc_hook ingress_hook(int ifindex) {
@@ -119,8 +124,9 @@ void RouterStage::load(const NodeHooks& node) {
     std::vector<int> pod_ifindexes;
     in_netns(node.netns, [&] {
         skel->rodata->overlay_ifindex = node.overlay.empty() ? 0 : ifindex_of(node.overlay);
-        for (const auto* pod : pods)
+        for (const auto* pod : pods) {
             pod_ifindexes.push_back(ifindex_of(pod->device));
+        }
     });
     check(router_bpf__load(skel), fmt::format("load router BPF programs for {}", node_.name));
 
@@ -135,8 +141,9 @@ void RouterStage::load(const NodeHooks& node) {
     }
     const int tunnels = bpf_map__fd(skel->maps.tunnels);
     for (const auto& other : topology_.nodes()) {
-        if (other.name == node_.name)
+        if (other.name == node_.name) {
             continue;
+        }
         tunnel_prefix key{Topology::kPodPrefixLength, other.pod_cidr.network_order()};
         tunnel_info value{other.underlay_ip.value, Topology::kVni};
         check(bpf_map_update_elem(tunnels, &key, &value, BPF_ANY), "update tunnels map");
@@ -160,13 +167,15 @@ void attach_stage(const NodeHooks& node, const Stage& stage) {
     in_netns(node.netns, [&] {
         for (const auto hook : kHooks) {
             const int prog_fd = stage.program_fd(hook);
-            if (prog_fd < 0)
+            if (prog_fd < 0) {
                 continue;
+            }
             for (const auto& device : node.devices(hook)) {
                 auto tc_hook = ingress_hook(ifindex_of(device));
                 const int rc = bpf_tc_hook_create(&tc_hook);
-                if (rc != -EEXIST)
+                if (rc != -EEXIST) {
                     check(rc, fmt::format("clsact on {} in {}", device, node.netns));
+                }
                 auto opts = filter_opts(stage.priority(), prog_fd);
                 opts.flags = BPF_TC_F_REPLACE;
                 check(bpf_tc_attach(&tc_hook, &opts),
@@ -181,8 +190,9 @@ void detach_priority(const NodeHooks& node, std::uint32_t priority) {
         for (const auto hook : kHooks) {
             for (const auto& device : node.devices(hook)) {
                 const auto index = if_nametoindex(device.c_str());
-                if (index == 0)
+                if (index == 0) {
                     continue;
+                }
                 auto tc_hook = ingress_hook(static_cast<int>(index));
                 const auto opts = filter_opts(priority, 0);
                 const int rc = bpf_tc_detach(&tc_hook, &opts);
@@ -197,8 +207,9 @@ void detach_priority(const NodeHooks& node, std::uint32_t priority) {
 std::array<path_counter, PATH_COUNT> read_path_counters(const std::string& pin_dir) {
     std::array<path_counter, PATH_COUNT> totals{};
     const auto path = pin_dir + "/path_stats";
-    if (!std::filesystem::exists(path))
+    if (!std::filesystem::exists(path)) {
         return totals;
+    }
     const int fd = bpf_obj_get(path.c_str());
     check(fd, "open " + path);
     const int cpus = libbpf_num_possible_cpus();
@@ -227,8 +238,9 @@ std::string_view path_name(int path) {
 
 void ensure_bpffs(const std::string& marker) {
     struct statfs fs {};
-    if (statfs(kBpfFsRoot, &fs) == 0 && fs.f_type == kBpfFsMagic)
+    if (statfs(kBpfFsRoot, &fs) == 0 && fs.f_type == kBpfFsMagic) {
         return;
+    }
     if (mount("bpf", kBpfFsRoot, "bpf", 0, "mode=0700") != 0) {
         throw std::runtime_error(fmt::format("cannot mount a BPF filesystem on {}: {}", kBpfFsRoot,
                                              std::strerror(errno)));
@@ -239,19 +251,23 @@ void ensure_bpffs(const std::string& marker) {
 
 void release_bpffs(const std::string& marker) {
     std::error_code error;
-    if (!std::filesystem::exists(marker, error))
+    if (!std::filesystem::exists(marker, error)) {
         return;
+    }
     // A fresh bpffs holds the kernel's preloaded iterators (maps.debug, progs.debug); anything
     // else belongs to someone.
     for (const auto& entry : std::filesystem::directory_iterator(kBpfFsRoot, error)) {
         const auto name = entry.path().filename();
-        if (name != "maps.debug" && name != "progs.debug")
+        if (name != "maps.debug" && name != "progs.debug") {
             return;
+        }
     }
-    if (error)
+    if (error) {
         return;
-    if (umount(kBpfFsRoot) == 0)
+    }
+    if (umount(kBpfFsRoot) == 0) {
         std::filesystem::remove(marker, error);
+    }
 }
 
 }  // namespace calcmesh::lab

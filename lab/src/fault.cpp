@@ -53,8 +53,9 @@ class FaultLock {
   public:
     explicit FaultLock(const std::string& lab)
         : fd_(open((lab_dir(lab) / "faults.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
-        if (fd_ < 0 || flock(fd_, LOCK_EX) != 0)
+        if (fd_ < 0 || flock(fd_, LOCK_EX) != 0) {
             throw std::runtime_error("cannot lock the faults of lab " + lab);
+        }
     }
     ~FaultLock() { close(fd_); }
     FaultLock(const FaultLock&) = delete;
@@ -67,8 +68,9 @@ class FaultLock {
 const Cluster& cluster_named(const Topology& topology, const std::string& name) {
     std::string known;
     for (const auto& cluster : topology.clusters()) {
-        if (cluster.name == name)
+        if (cluster.name == name) {
             return cluster;
+        }
         known += (known.empty() ? "" : ", ") + cluster.name;
     }
     throw std::invalid_argument(
@@ -80,10 +82,12 @@ const Cluster& cluster_named(const Topology& topology, const std::string& name) 
 std::vector<const Pod*> pods_of(const Topology& topology, const Cluster& cluster, bool inside) {
     std::vector<const Pod*> pods;
     for (const auto& pod : topology.pods()) {
-        if (pod.node.empty())
+        if (pod.node.empty()) {
             continue;
-        if ((topology.node(pod.node).cluster_id == cluster.id) == inside)
+        }
+        if ((topology.node(pod.node).cluster_id == cluster.id) == inside) {
             pods.push_back(&pod);
+        }
     }
     return pods;
 }
@@ -92,16 +96,18 @@ std::vector<const Pod*> pods_of(const Topology& topology, const Cluster& cluster
 std::vector<std::string> node_cidrs(const Topology& topology, const Cluster& cluster, bool inside) {
     std::vector<std::string> cidrs;
     for (const auto& node : topology.nodes()) {
-        if ((node.cluster_id == cluster.id) == inside)
+        if ((node.cluster_id == cluster.id) == inside) {
             cidrs.push_back(fmt::format("{}/{}", node.pod_cidr.str(), Topology::kPodPrefixLength));
+        }
     }
     return cidrs;
 }
 
 std::string join(const std::vector<std::string>& items, std::string_view separator) {
     std::string text;
-    for (const auto& item : items)
+    for (const auto& item : items) {
         text += (text.empty() ? "" : std::string(separator)) + item;
+    }
     return text;
 }
 
@@ -214,8 +220,9 @@ void delay_pods(const Topology& topology, LabState& state, const LabFault& fault
 const ServiceSpec& service_named(const std::vector<ServiceSpec>& specs, const std::string& name) {
     std::string known;
     for (const auto& spec : specs) {
-        if (spec.name == name)
+        if (spec.name == name) {
             return spec;
+        }
         known += (known.empty() ? "" : ", ") + spec.name;
     }
     throw std::invalid_argument(
@@ -224,22 +231,25 @@ const ServiceSpec& service_named(const std::vector<ServiceSpec>& specs, const st
 
 const LabProcess* running_process(const LabState& state, const std::string& name) {
     for (const auto& process : state.processes) {
-        if (process.name == name && process_start_time(process.pid) == process.start_time)
+        if (process.name == name && process_start_time(process.pid) == process.start_time) {
             return &process;
+        }
     }
     return nullptr;
 }
 
 void kill_service(const LabState& state, const std::string& name) {
     const auto* process = running_process(state, name);
-    if (!process)
+    if (!process) {
         throw std::runtime_error(fmt::format("{} is not running", name));
+    }
     // Services run in a session of their own: the group also holds a broker's JVM.
     kill(-process->pid, SIGKILL);
     for (int i = 0; i < 250; ++i) {
         waitpid(process->pid, nullptr, WNOHANG);  // reaped if it is our child
-        if (process_start_time(process->pid) != process->start_time)
+        if (process_start_time(process->pid) != process->start_time) {
             return;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     throw std::runtime_error(fmt::format("{} (pid {}) did not die", name, process->pid));
@@ -252,8 +262,9 @@ void restart_service(const Topology& topology, LabState& state, const std::strin
     std::erase_if(state.processes, [&](const LabProcess& process) {
         return process.name == name && process_start_time(process.pid) != process.start_time;
     });
-    if (!running_process(state, name))
+    if (!running_process(state, name)) {
         start_service(topology, state, spec, log);
+    }
 }
 
 // --- the timer of `--for` --------------------------------------------------------------------
@@ -276,10 +287,12 @@ void start_timer(LabState& state, const LabFault& fault, std::chrono::millisecon
 // A timer healing its own fault forgets itself; anyone else healing the fault ends the timer.
 void end_timer(LabState& state, const LabFault& fault) {
     std::erase_if(state.processes, [&](const LabProcess& process) {
-        if (process.name != timer_name(fault))
+        if (process.name != timer_name(fault)) {
             return false;
-        if (process.pid != getpid())
+        }
+        if (process.pid != getpid()) {
             terminate(process.pid, process.start_time);
+        }
         return true;
     });
 }
@@ -309,8 +322,9 @@ void make(const Topology& topology, LabState& state, const LabFault& fault) {
 
 // Everything that can be wrong with a request, checked before anything changes.
 void check_request(const Topology& topology, const LabState& state, const FaultRequest& request) {
-    if (request.duration < std::chrono::milliseconds(0) || request.duration > kMaxDuration)
+    if (request.duration < std::chrono::milliseconds(0) || request.duration > kMaxDuration) {
         throw std::invalid_argument("--for: must be positive and at most 24h");
+    }
     if (request.kind == FaultKind::kill) {
         const auto specs = service_specs(topology);
         service_named(specs, request.target);
@@ -373,15 +387,17 @@ LabFault add_fault(const std::string& lab, const FaultRequest& request, std::ost
 
     LabFault fault{fmt::format("f{}", ++state.faults_made), kind_name(request.kind), request.target,
                    static_cast<int>(request.delay.count()), unix_ms_now(),           0};
-    if (request.duration.count() > 0)
+    if (request.duration.count() > 0) {
         fault.heals_at_unix_ms = fault.since_unix_ms + request.duration.count();
+    }
     // Recorded before it is made, so that a crash half-way leaves something to heal.
     state.faults.push_back(fault);
     save_state(state);
     try {
         make(topology, state, fault);
-        if (request.duration.count() > 0)
+        if (request.duration.count() > 0) {
             start_timer(state, fault, request.duration);
+        }
     } catch (...) {
         undo(topology, state, fault, log);
         std::erase_if(state.faults, [&](const LabFault& f) { return f.id == fault.id; });
@@ -400,16 +416,18 @@ std::vector<LabFault> heal_faults(const std::string& lab, const std::vector<std:
     const Topology topology(lab);
     std::vector<LabFault> healing;
     for (const auto& fault : state.faults) {
-        if (ids.empty() || std::find(ids.begin(), ids.end(), fault.id) != ids.end())
+        if (ids.empty() || std::find(ids.begin(), ids.end(), fault.id) != ids.end()) {
             healing.push_back(fault);
+        }
     }
     for (const auto& id : ids) {
         const bool known = std::any_of(healing.begin(), healing.end(),
                                        [&](const LabFault& fault) { return fault.id == id; });
         if (!known && !missing_ok) {
             std::string active;
-            for (const auto& fault : state.faults)
+            for (const auto& fault : state.faults) {
                 active += (active.empty() ? "" : ", ") + fault.id;
+            }
             throw std::invalid_argument(fmt::format("fault: no fault '{}' in lab {} (active: {})",
                                                     id, lab, active.empty() ? "none" : active));
         }

@@ -42,8 +42,9 @@ struct HttpAnswer {
 class LabFaultTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        if (geteuid() != 0)
+        if (geteuid() != 0) {
             return;
+        }
         name_ = "ct" + std::to_string(getpid()) + "f";
         std::ostringstream log;
         try {
@@ -55,15 +56,17 @@ class LabFaultTest : public ::testing::Test {
     }
 
     static void TearDownTestSuite() {
-        if (name_.empty())
+        if (name_.empty()) {
             return;
+        }
         std::ostringstream log;
         lab_down(name_, log);
     }
 
     void SetUp() override {
-        if (geteuid() != 0)
+        if (geteuid() != 0) {
             GTEST_SKIP() << "the lab needs root";
+        }
         ASSERT_FALSE(name_.empty()) << "lab setup failed";
         ASSERT_TRUE(require_lab(name_).faults.empty()) << "an earlier test left a fault";
     }
@@ -86,14 +89,16 @@ class LabFaultTest : public ::testing::Test {
         std::vector<std::string> argv{"curl",       "-s",
                                       "--max-time", std::to_string(max_seconds),
                                       "-w",         "\n%{http_code} %{time_total} %{time_connect}"};
-        if (!json_body.empty())
+        if (!json_body.empty()) {
             argv.insert(argv.end(), {"-H", "Content-Type: application/json", "-d", json_body});
+        }
         argv.push_back(url);
         const auto result = run(argv, launch_options(topology(), from_pod));
         HttpAnswer answer;
         const auto last = result.output.rfind('\n');
-        if (last == std::string::npos)
+        if (last == std::string::npos) {
             return answer;
+        }
         answer.body = result.output.substr(0, last);
         std::istringstream(result.output.substr(last + 1)) >> answer.status >> answer.seconds >>
             answer.connect_seconds;
@@ -124,8 +129,9 @@ class LabFaultTest : public ::testing::Test {
     template <class Fn>
     static double wait_until(Clock::time_point since, std::chrono::seconds limit, Fn done) {
         while (Clock::now() - since < limit) {
-            if (done())
+            if (done()) {
                 return seconds_since(since);
+            }
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
         return -1;
@@ -350,8 +356,9 @@ TEST_F(LabFaultTest, APartitionForADurationHealsItself) {
     EXPECT_GE(healed_after, 3.0);
     EXPECT_FALSE(pod_has_fault_rules("addition-worker"));
     EXPECT_EQ(http("job-submitter", url("addition-worker", 8091, "/healthz")).status, 200);
-    for (const auto& process : require_lab(name_).processes)
+    for (const auto& process : require_lab(name_).processes) {
         EXPECT_EQ(process.name.find("timer"), std::string::npos) << process.name;
+    }
     std::cout << fmt::format("[figure] `partition --for 3s` healed itself after {:.1f} s\n",
                              healed_after);
 }

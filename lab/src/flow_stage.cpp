@@ -20,8 +20,9 @@ namespace calcmesh::lab {
 namespace {
 
 void check(int rc, const std::string& what) {
-    if (rc < 0)
+    if (rc < 0) {
         throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(-rc)));
+    }
 }
 
 // A pinned map of a node, opened for as long as the object lives.
@@ -46,8 +47,9 @@ class PinnedMap {
     template <class Key>
     void erase(const Key& key) const {
         const int rc = bpf_map_delete_elem(fd_, &key);
-        if (rc != -ENOENT)
+        if (rc != -ENOENT) {
             check(rc, "delete from " + path_);
+        }
     }
     template <class Key>
     std::vector<Key> keys() const {
@@ -97,8 +99,9 @@ void fill_ipcache(int map_fd, const Topology& topology, const Node& on) {
     }
     for (const auto& node : topology.nodes()) {
         const auto identity = node.name == on.name ? kIdentityHost : kIdentityRemoteNode;
-        for (const auto address : {node.router_ip, node.underlay_ip, node.overlay_ip})
+        for (const auto address : {node.router_ip, node.underlay_ip, node.overlay_ip}) {
             put(address, identity, 0);
+        }
     }
 }
 
@@ -156,8 +159,9 @@ void attach_flow_stage(const Topology& topology, Datapath datapath) {
 std::array<std::uint64_t, FLOW_COUNTER_COUNT> read_flow_counters(const std::string& pin_dir) {
     std::array<std::uint64_t, FLOW_COUNTER_COUNT> totals{};
     const auto path = pin_dir + "/flow_stats";
-    if (!std::filesystem::exists(path))
+    if (!std::filesystem::exists(path)) {
         return totals;
+    }
     const int fd = bpf_obj_get(path.c_str());
     check(fd, "open " + path);
     std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(libbpf_num_possible_cpus()));
@@ -167,8 +171,9 @@ std::array<std::uint64_t, FLOW_COUNTER_COUNT> read_flow_counters(const std::stri
             close(fd);
             check(rc, "read " + path);
         }
-        for (const auto value : per_cpu)
+        for (const auto value : per_cpu) {
             totals[key] += value;
+        }
     }
     close(fd);
     return totals;
@@ -189,17 +194,21 @@ void install_policy(const Topology& topology, const EnforcedPolicy& policy) {
         const auto dir = node_pin_dir(topology, node);
         const PinnedMap policy_map(dir, "policy");
         const PinnedMap mode_map(dir, "policy_modes");
-        for (const auto& [key, value] : entries)
+        for (const auto& [key, value] : entries) {
             policy_map.put(key, value);
-        for (const auto identity : mode_map.keys<std::uint32_t>()) {
-            if (!modes.contains(identity))
-                mode_map.erase(identity);
         }
-        for (const auto& [identity, mode] : modes)
+        for (const auto identity : mode_map.keys<std::uint32_t>()) {
+            if (!modes.contains(identity)) {
+                mode_map.erase(identity);
+            }
+        }
+        for (const auto& [identity, mode] : modes) {
             mode_map.put(identity, mode);
+        }
         for (const auto& key : policy_map.keys<policy_key>()) {
-            if (!entries.contains(key))
+            if (!entries.contains(key)) {
                 policy_map.erase(key);
+            }
         }
     }
 }

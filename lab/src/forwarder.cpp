@@ -20,12 +20,14 @@ Task<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> 
     while (true) {
         const auto n = co_await from->async_read_some(
             net::buffer(buffer), net::redirect_error(net::use_awaitable, error));
-        if (error)
+        if (error) {
             break;
+        }
         co_await net::async_write(*to, net::buffer(buffer.data(), n),
                                   net::redirect_error(net::use_awaitable, error));
-        if (error)
+        if (error) {
             break;
+        }
     }
     to->shutdown(tcp::socket::shutdown_send, error);
 }

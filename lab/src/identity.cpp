@@ -9,8 +9,9 @@ namespace calcmesh::lab {
 
 std::vector<std::uint32_t> allocate_identities(const std::vector<LabelSet>& sets) {
     std::map<int, std::set<Labels>> distinct;
-    for (const auto& set : sets)
+    for (const auto& set : sets) {
         distinct[set.cluster_id].insert(set.labels);
+    }
     std::vector<std::uint32_t> identities;
     for (const auto& set : sets) {
         const auto& cluster = distinct.at(set.cluster_id);
@@ -32,16 +33,18 @@ std::vector<std::string> Endpoint::label_strings() const {
             return {"reserved:remote-node"};
     }
     std::vector<std::string> strings;
-    for (const auto& [key, value] : labels)
+    for (const auto& [key, value] : labels) {
         strings.push_back(fmt::format("k8s:{}={}", key, value));
+    }
     return strings;
 }
 
 Identities::Identities(const Topology& topology) : topology_(topology) {
     std::vector<LabelSet> sets;
     for (const auto& pod : topology.pods()) {
-        if (pod.node.empty())
+        if (pod.node.empty()) {
             continue;
+        }
         const auto& node = topology.node(pod.node);
         Endpoint endpoint;
         endpoint.pod = pod.name;
@@ -56,13 +59,15 @@ Identities::Identities(const Topology& topology) : topology_(topology) {
         pods_.push_back(std::move(endpoint));
     }
     const auto identities = allocate_identities(sets);
-    for (std::size_t i = 0; i < pods_.size(); ++i)
+    for (std::size_t i = 0; i < pods_.size(); ++i) {
         pods_[i].identity = identities[i];
+    }
 }
 
 Endpoint Identities::resolve(Ipv4 address, const std::string& on_node) const {
-    if (const auto found = pod_by_ip_.find(address); found != pod_by_ip_.end())
+    if (const auto found = pod_by_ip_.find(address); found != pod_by_ip_.end()) {
         return pods_[found->second];
+    }
     for (const auto& node : topology_.nodes()) {
         if (address != node.router_ip && address != node.underlay_ip &&
             address != node.overlay_ip) {
@@ -88,8 +93,9 @@ std::uint32_t Identities::of_pod(const std::string& pod) const {
 
 std::string Identities::cluster_of(std::uint32_t identity) const {
     const auto id = static_cast<int>(identity >> 16);
-    if (id < 1 || id > static_cast<int>(topology_.clusters().size()))
+    if (id < 1 || id > static_cast<int>(topology_.clusters().size())) {
         return {};
+    }
     return topology_.cluster(id).name;
 }
 

@@ -17,8 +17,9 @@ TEST(Identity, EqualLabelSetsShareOneIdentityPerCluster) {
     EXPECT_NE(ids[0], ids[3]);
     EXPECT_EQ(ids[0] >> 16, 1u);
     EXPECT_EQ(ids[3] >> 16, 2u);
-    for (const auto id : ids)
+    for (const auto id : ids) {
         EXPECT_GE(id & 0xffff, kFirstClusterIdentity);
+    }
 }
 
 TEST(Identity, PodsCarryTheDeploymentKitsLabelsWithNamespaceAndCluster) {

@@ -63,18 +63,21 @@ bool is_mount_point(const std::string& path) {
 }
 
 void note_netns_mount() {
-    if (is_mount_point(kNetnsDir) || fs::exists(netns_marker()))
+    if (is_mount_point(kNetnsDir) || fs::exists(netns_marker())) {
         return;
+    }
     fs::create_directories(run_root());
     std::ofstream(netns_marker()) << "calcmesh lab made " << kNetnsDir << " a mount point\n";
 }
 
 void release_netns_mount() {
     std::error_code error;
-    if (!fs::exists(netns_marker(), error) || !fs::is_empty(kNetnsDir, error) || error)
+    if (!fs::exists(netns_marker(), error) || !fs::is_empty(kNetnsDir, error) || error) {
         return;
-    if (umount2(kNetnsDir, MNT_DETACH) == 0)
+    }
+    if (umount2(kNetnsDir, MNT_DETACH) == 0) {
         fs::remove(netns_marker(), error);
+    }
 }
 
 // Ends every process whose network namespace is one of the lab's: those recorded in the state,
@@ -87,19 +90,23 @@ void end_processes(const LabState& state, std::ostream& log) {
     }
     std::set<std::uint64_t> inodes;
     for (const auto& netns : state.namespaces) {
-        if (const auto inode = netns_inode("/run/netns/" + netns))
+        if (const auto inode = netns_inode("/run/netns/" + netns)) {
             inodes.insert(inode);
+        }
     }
     std::error_code error;
     for (const auto& entry : fs::directory_iterator("/proc", error)) {
         const auto pid_text = entry.path().filename().string();
-        if (pid_text.find_first_not_of("0123456789") != std::string::npos)
+        if (pid_text.find_first_not_of("0123456789") != std::string::npos) {
             continue;
+        }
         const auto pid = static_cast<pid_t>(std::stol(pid_text));
-        if (pid == getpid())
+        if (pid == getpid()) {
             continue;
-        if (!inodes.contains(netns_inode(entry.path() / "ns" / "net")))
+        }
+        if (!inodes.contains(netns_inode(entry.path() / "ns" / "net"))) {
             continue;
+        }
         const auto start = process_start_time(pid);
         if (start != 0 && terminate(pid, start)) {
             log << fmt::format("ended pid {} left in the lab\n", pid);
@@ -116,8 +123,9 @@ void start_collector(LabState& state, std::ostream& log) {
                   {});
     const auto& process = state.processes.back();
     for (int i = 0; i < 100 && !fs::exists(socket); ++i) {
-        if (process_start_time(process.pid) != process.start_time)
+        if (process_start_time(process.pid) != process.start_time) {
             break;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     if (!fs::exists(socket)) {
@@ -130,8 +138,9 @@ void start_collector(LabState& state, std::ostream& log) {
 
 void remove_if_empty(const fs::path& dir) {
     std::error_code error;
-    if (fs::is_directory(dir, error) && fs::is_empty(dir, error))
+    if (fs::is_directory(dir, error) && fs::is_empty(dir, error)) {
         fs::remove(dir, error);
+    }
 }
 
 }  // namespace
@@ -195,8 +204,9 @@ void lab_up(const UpOptions& options, std::ostream& log) {
             start_collector(state, log);
         }
         save_state(state);
-        if (options.services)
+        if (options.services) {
             start_services(topology, state, log);
+        }
     } catch (...) {
         log << fmt::format("lab {}: failed, removing what was made\n", options.name);
         lab_down(options.name, log);
@@ -207,17 +217,20 @@ void lab_up(const UpOptions& options, std::ostream& log) {
 bool lab_down(const std::string& name, std::ostream& log) {
     require_root();
     const auto state = load_state(name);
-    if (!state)
+    if (!state) {
         return false;
+    }
     end_processes(*state, log);
     for (const auto& netns : state->namespaces) {
-        if (fs::exists("/run/netns/" + netns))
+        if (fs::exists("/run/netns/" + netns)) {
             run_checked({"ip", "netns", "delete", netns});
+        }
     }
     std::error_code error;
     fs::remove_all(state->pin_dir, error);
-    if (error)
+    if (error) {
         log << fmt::format("cannot remove {}: {}\n", state->pin_dir, error.message());
+    }
     remove_if_empty(fs::path(state->pin_dir).parent_path());
     release_bpffs(bpffs_marker());
     release_netns_mount();
@@ -231,15 +244,17 @@ void lab_switch(const std::string& name, Datapath to) {
     auto state = require_lab(name);
     const Topology topology(name);
     std::optional<Datapath> from;
-    if (!state.datapath.empty())
+    if (!state.datapath.empty()) {
         from = parse_datapath(state.datapath);
+    }
     // Recorded as unknown while switching: a failure half-way leaves no false claim behind.
     state.datapath.clear();
     save_state(state);
     apply_datapath(topology, from, to);
     // The flow stage stays on the devices that survive a switch; VXLAN devices are new.
-    if (state.observe)
+    if (state.observe) {
         attach_flow_stage(topology, to);
+    }
     state.datapath = to_string(to);
     save_state(state);
 }
@@ -279,8 +294,9 @@ pid_t start_process(LabState& state, const std::string& pod, const std::string& 
 
 void stop_process(LabState& state, const std::string& name) {
     std::erase_if(state.processes, [&](const LabProcess& process) {
-        if (process.name != name)
+        if (process.name != name) {
             return false;
+        }
         terminate(process.pid, process.start_time);
         return true;
     });
@@ -300,13 +316,15 @@ void print_status(const std::string& name, std::ostream& out) {
     out << fmt::format("lab {}  datapath {}  ({} namespaces, BPF pins in {})\n", name,
                        state.datapath.empty() ? "unknown (a switch failed)" : state.datapath,
                        state.namespaces.size(), state.pin_dir);
-    if (!state.faults.empty())
+    if (!state.faults.empty()) {
         print_faults(state, out);
+    }
     const auto process_of = [&](const std::string& pod) {
         std::string text;
         for (const auto& process : state.processes) {
-            if (process.pod != pod)
+            if (process.pod != pod) {
                 continue;
+            }
             const bool alive = process_start_time(process.pid) == process.start_time;
             text += fmt::format("  {} pid {} {}", process.name, process.pid,
                                 alive ? "running" : "EXITED");
@@ -316,8 +334,9 @@ void print_status(const std::string& name, std::ostream& out) {
     for (const auto& cluster : topology.clusters()) {
         out << fmt::format("cluster {}\n", cluster.name);
         for (const auto& node : topology.nodes()) {
-            if (node.cluster_id != cluster.id)
+            if (node.cluster_id != cluster.id) {
                 continue;
+            }
             out << fmt::format(
                 "  node {:<6} netns {:<14} underlay {:<13} pods {}/{}  router {}  "
                 "kernel-forwarded {}\n",
@@ -344,8 +363,9 @@ void print_status(const std::string& name, std::ostream& out) {
         }
         out << fmt::format("  {:<6}{}\n", node.name, line.empty() ? " -" : line);
     }
-    if (!state.observe)
+    if (!state.observe) {
         return;
+    }
     out << "flow stage counters (since the lab started; lost events are also shown by "
            "`calcmesh observe`):\n";
     for (const auto& node : topology.nodes()) {

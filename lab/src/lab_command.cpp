@@ -45,10 +45,12 @@ void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options
     const auto add = [options](lab::FaultKind kind) {
         return [options, kind] {
             lab::FaultRequest request{kind, options->target};
-            if (kind == lab::FaultKind::delay)
+            if (kind == lab::FaultKind::delay) {
                 request.delay = lab::parse_duration(options->delay, "delay");
-            if (!options->duration.empty())
+            }
+            if (!options->duration.empty()) {
                 request.duration = lab::parse_duration(options->duration, "--for");
+            }
             const auto made = lab::add_fault(options->name, request, std::cout);
             std::cout << fmt::format("lab {}: made {}\n", options->name, made.id);
             lab::print_faults(lab::require_lab(options->name), std::cout);
@@ -111,8 +113,9 @@ void add_fault_command(CLI::App& lab, const std::shared_ptr<LabOptions>& options
             }
             const auto healed =
                 lab::heal_faults(options->name, options->fault_ids, delayed, std::cout);
-            if (healed.empty())
+            if (healed.empty()) {
                 std::cout << fmt::format("lab {}: nothing to heal\n", options->name);
+            }
             return 0;
         });
     add_name(heal, *options);
@@ -219,8 +222,9 @@ CLI::App& add_lab_command(CLI::App& app) {
         "lab of its own and write the report",
         [bench_options, smoke] {
             auto& b = *bench_options;
-            if (*smoke)
+            if (*smoke) {
                 lab::make_smoke(b);
+            }
             const auto command_line = fmt::format(
                 "sudo build/release/bin/calcmesh lab bench --rounds {} --stream-rounds {} "
                 "--rr-transactions {} --crr-transactions {} --stream-seconds {} --cpu {} "

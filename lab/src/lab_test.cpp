@@ -37,11 +37,13 @@ std::string test_lab_name(const std::string& suffix = "") {
 void remove_stale_test_labs() {
     std::ostringstream log;
     for (const auto& name : list_labs()) {
-        if (name.size() < 3 || name.rfind("ct", 0) != 0)
+        if (name.size() < 3 || name.rfind("ct", 0) != 0) {
             continue;
+        }
         const auto digits = name.substr(2, name.find_first_not_of("0123456789", 2) - 2);
-        if (digits.empty() || kill(std::stoi(digits), 0) == 0)
+        if (digits.empty() || kill(std::stoi(digits), 0) == 0) {
             continue;
+        }
         lab_down(name, log);
     }
 }
@@ -59,8 +61,9 @@ std::string root_namespace_snapshot() {
 class LabTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        if (geteuid() != 0)
+        if (geteuid() != 0) {
             return;
+        }
         remove_stale_test_labs();
         root_before_ = root_namespace_snapshot();
         name_ = test_lab_name();
@@ -73,8 +76,9 @@ class LabTest : public ::testing::Test {
             start_process(*state_, pod, std::string("perf-") + pod,
                           {bin("lab_perf"), "server", "--port", std::to_string(kPerfPort)}, {});
         }
-        for (const char* pod : kServerPods)
+        for (const char* pod : kServerPods) {
             wait_until_listening(pod);
+        }
     }
 
     // The servers start asynchronously; the tests must not race their listen().
@@ -89,26 +93,30 @@ class LabTest : public ::testing::Test {
                                     [] { return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); });
             const bool connected =
                 fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&server), sizeof(server)) == 0;
-            if (fd >= 0)
+            if (fd >= 0) {
                 close(fd);
-            if (connected)
+            }
+            if (connected) {
                 return;
+            }
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         throw std::runtime_error("lab_perf server in " + pod + " does not accept connections");
     }
 
     static void TearDownTestSuite() {
-        if (name_.empty())
+        if (name_.empty()) {
             return;
+        }
         std::ostringstream log;
         lab_down(name_, log);
         state_.reset();
     }
 
     void SetUp() override {
-        if (geteuid() != 0)
+        if (geteuid() != 0) {
             GTEST_SKIP() << "the lab needs root";
+        }
         ASSERT_TRUE(state_.has_value()) << "lab setup failed";
     }
 
@@ -126,8 +134,9 @@ class LabTest : public ::testing::Test {
                  "--warmup", "10", "--size", std::to_string(size), "--timeout-ms", "3000"},
                 launch_options(topology(), from));
         EXPECT_EQ(result.exit_code, 0) << from << " -> " << to << ": " << result.errors;
-        if (result.exit_code != 0)
+        if (result.exit_code != 0) {
             return {};
+        }
         return nlohmann::json::parse(result.output);
     }
 
@@ -157,8 +166,9 @@ class LabTest : public ::testing::Test {
         std::array<std::uint64_t, PATH_COUNT> totals{};
         for (const auto& node : topology().nodes()) {
             const auto counters = read_path_counters(node_pin_dir(topology(), node));
-            for (int path = 0; path < PATH_COUNT; ++path)
+            for (int path = 0; path < PATH_COUNT; ++path) {
                 totals[path] += counters[path].packets;
+            }
         }
         return totals;
     }
@@ -271,8 +281,9 @@ TEST_F(LabTest, ExecRunsInThePodAndResolvesServiceNames) {
 }
 
 TEST(LabDown, RemovesEverythingFromTheStateFileAlone) {
-    if (geteuid() != 0)
+    if (geteuid() != 0) {
         GTEST_SKIP() << "the lab needs root";
+    }
     remove_stale_test_labs();
     const auto name = test_lab_name("d");
     const Topology topology(name);
@@ -303,8 +314,9 @@ TEST(LabDown, RemovesEverythingFromTheStateFileAlone) {
 }
 
 TEST(LabDown, RefusesToBuildOverAnExistingLab) {
-    if (geteuid() != 0)
+    if (geteuid() != 0) {
         GTEST_SKIP() << "the lab needs root";
+    }
     const auto name = test_lab_name("x");
     std::ostringstream log;
     lab_up({name, Datapath::native, false}, log);
@@ -323,8 +335,9 @@ struct LabGuard {
 };
 
 TEST(LabBench, SmokeWritesTheReport) {
-    if (geteuid() != 0)
+    if (geteuid() != 0) {
         GTEST_SKIP() << "the lab needs root";
+    }
     const auto name = test_lab_name("b");
     LabGuard guard{name};
     const auto dir = fs::temp_directory_path() / name;
@@ -369,8 +382,9 @@ TEST(LabBench, SmokeWritesTheReport) {
 // mechanisms, submitted through the loopback forwarder reach the workers in clusters 3a and 3b,
 // in every datapath.
 TEST(LabServices, JobsOfEveryOperationCrossClustersInEveryDatapath) {
-    if (geteuid() != 0)
+    if (geteuid() != 0) {
         GTEST_SKIP() << "the lab needs root";
+    }
     const auto name = test_lab_name("s");
     LabGuard guard{name};
     std::ostringstream log;

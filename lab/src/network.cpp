@@ -32,8 +32,9 @@ void write_sysctl(const std::string& netns, const std::string& key, const std::s
         std::ofstream file("/proc/sys/" + key);
         file << value;
         file.close();
-        if (!file)
+        if (!file) {
             throw std::runtime_error(fmt::format("sysctl {} in {}", key, netns));
+        }
     });
 }
 
@@ -49,8 +50,9 @@ bool is_ebpf(Datapath datapath) {
 std::string remote_routes(const Topology& topology, const Node& node, bool via_vxlan) {
     std::string script;
     for (const auto& other : topology.nodes()) {
-        if (other.name == node.name)
+        if (other.name == node.name) {
             continue;
+        }
         if (via_vxlan) {
             script +=
                 fmt::format("route replace {}/{} via {} dev {} onlink\n", other.pod_cidr.str(),
@@ -76,8 +78,9 @@ void add_kernel_vxlan(const Topology& topology, const Node& node) {
     // underlay address, so nothing is flooded or learned.
     std::string fdb;
     for (const auto& other : topology.nodes()) {
-        if (other.name == node.name)
+        if (other.name == node.name) {
             continue;
+        }
         links += fmt::format("neigh replace {} lladdr {} dev {} nud permanent\n",
                              other.overlay_ip.str(), overlay_mac(other), kKernelVxlan);
         fdb += fmt::format("fdb append {} dev {} dst {}\n", overlay_mac(other), kKernelVxlan,
@@ -94,18 +97,21 @@ void set_pod_mtu(const Topology& topology, int mtu) {
             script += fmt::format("link set {} mtu {}\n", pod->device, mtu);
             ip_batch(topology.netns(pod->name), fmt::format("link set eth0 mtu {}\n", mtu));
         }
-        if (!script.empty())
+        if (!script.empty()) {
             ip_batch(topology.netns(node.name), script);
+        }
     }
 }
 
 void teardown(const Topology& topology, Datapath datapath) {
     for (const auto& node : topology.nodes()) {
         const auto netns = topology.netns(node.name);
-        if (is_ebpf(datapath))
+        if (is_ebpf(datapath)) {
             detach_priority(node_hooks(topology, node, datapath), kRouterPriority);
-        if (datapath == Datapath::tunnel)
+        }
+        if (datapath == Datapath::tunnel) {
             ip_batch(netns, fmt::format("link del {}\n", kKernelVxlan));
+        }
         if (datapath == Datapath::ebpf_tunnel) {
             ip_batch(netns, fmt::format("link del {}\n", kMetadataVxlan));
         }
@@ -115,8 +121,9 @@ void teardown(const Topology& topology, Datapath datapath) {
 void setup(const Topology& topology, Datapath datapath) {
     for (const auto& node : topology.nodes()) {
         const auto netns = topology.netns(node.name);
-        if (datapath == Datapath::tunnel)
+        if (datapath == Datapath::tunnel) {
             add_kernel_vxlan(topology, node);
+        }
         // The eBPF datapaths keep the native routes: bpf_fib_lookup reads them, and the
         // kernel takes what the programs hand back (ARP, TTL expiry).
         ip_batch(netns, remote_routes(topology, node, datapath == Datapath::tunnel));
@@ -128,8 +135,9 @@ void setup(const Topology& topology, Datapath datapath) {
         }
     }
     set_pod_mtu(topology, is_tunnel(datapath) ? Topology::kTunnelMtu : Topology::kMtu);
-    if (!is_ebpf(datapath))
+    if (!is_ebpf(datapath)) {
         return;
+    }
     for (const auto& node : topology.nodes()) {
         const auto hooks = node_hooks(topology, node, datapath);
         RouterStage router(topology, node);
@@ -146,8 +154,9 @@ std::string_view to_string(Datapath datapath) {
 
 Datapath parse_datapath(std::string_view text) {
     for (const auto datapath : all_datapaths()) {
-        if (to_string(datapath) == text)
+        if (to_string(datapath) == text) {
             return datapath;
+        }
     }
     throw std::invalid_argument(
         fmt::format("unknown datapath '{}' (use native, tunnel, ebpf or ebpf-tunnel)", text));
@@ -166,18 +175,22 @@ std::string node_pin_dir(const Topology& topology, const Node& node) {
 NodeHooks node_hooks(const Topology& topology, const Node& node, Datapath datapath) {
     NodeHooks hooks{
         topology.netns(node.name), node_pin_dir(topology, node), {}, kUnderlayDevice, ""};
-    if (datapath == Datapath::tunnel)
+    if (datapath == Datapath::tunnel) {
         hooks.overlay = kKernelVxlan;
-    if (datapath == Datapath::ebpf_tunnel)
+    }
+    if (datapath == Datapath::ebpf_tunnel) {
         hooks.overlay = kMetadataVxlan;
-    for (const auto* pod : topology.pods_on(node))
+    }
+    for (const auto* pod : topology.pods_on(node)) {
         hooks.container_devices.push_back(pod->device);
+    }
     return hooks;
 }
 
 void build_network(const Topology& topology) {
-    for (const auto& netns : topology.all_netns())
+    for (const auto& netns : topology.all_netns()) {
         run_checked({"ip", "netns", "add", netns});
+    }
 
     // The underlay: one bridge joining every node and the client, like a flat L2 network.
     const auto underlay = topology.netns(Topology::kUnderlay);
@@ -232,8 +245,9 @@ void build_network(const Topology& topology) {
 }
 
 void apply_datapath(const Topology& topology, std::optional<Datapath> from, Datapath to) {
-    if (from)
+    if (from) {
         teardown(topology, *from);
+    }
     setup(topology, to);
 }
 
@@ -243,13 +257,15 @@ std::uint64_t kernel_forwarded(const std::string& netns) {
         std::ifstream snmp("/proc/thread-self/net/snmp");
         std::string header, values;
         while (std::getline(snmp, header) && std::getline(snmp, values)) {
-            if (header.rfind("Ip:", 0) != 0)
+            if (header.rfind("Ip:", 0) != 0) {
                 continue;
+            }
             std::istringstream names(header), numbers(values);
             std::string name, number;
             while (names >> name && numbers >> number) {
-                if (name == "ForwDatagrams")
+                if (name == "ForwDatagrams") {
                     return std::stoull(number);
+                }
             }
         }
         throw std::runtime_error("no IpForwDatagrams in /proc/net/snmp of " + netns);

@@ -116,14 +116,16 @@ pid_t spawn(const std::vector<std::string>& argv, const LaunchOptions& options) 
 std::uint64_t process_start_time(pid_t pid) {
     std::ifstream stat_file(fmt::format("/proc/{}/stat", pid));
     std::string stat;
-    if (!std::getline(stat_file, stat))
+    if (!std::getline(stat_file, stat)) {
         return 0;
+    }
     // Field 22, counted after the command name, which may itself contain spaces.
     std::istringstream fields(stat.substr(stat.rfind(')') + 2));
     std::string field;
     fields >> field;
-    if (field == "Z" || field == "X")
+    if (field == "Z" || field == "X") {
         return 0;  // exited, not yet reaped
+    }
     for (int i = 4; i <= 22 && fields >> field; ++i) {
     }
     return std::stoull(field);
@@ -135,19 +137,22 @@ bool terminate(pid_t pid, std::uint64_t start_time, int grace_ms) {
         waitpid(pid, nullptr, WNOHANG);
         return process_start_time(pid) != start_time;
     };
-    if (gone())
+    if (gone()) {
         return true;
+    }
     kill(pid, SIGTERM);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
     while (std::chrono::steady_clock::now() < deadline) {
-        if (gone())
+        if (gone()) {
             return true;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     kill(pid, SIGKILL);
     for (int i = 0; i < 100; ++i) {
-        if (gone())
+        if (gone()) {
             return true;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;

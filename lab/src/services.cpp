@@ -97,8 +97,9 @@ void create_kafka_topics(const Topology& topology) {
         return create_topics(kafka_servers(topology), topics, kKafkaPartitions,
                              std::chrono::seconds(15));
     });
-    if (!created)
+    if (!created) {
         throw std::runtime_error("Kafka topics: " + created.error().message);
+    }
 }
 
 }  // namespace
@@ -147,8 +148,9 @@ void start_services(const Topology& topology, LabState& state, std::ostream& log
         }
     }
     fs::create_directories(lab_dir(topology.lab_name()) / "data");
-    for (const auto& spec : specs)
+    for (const auto& spec : specs) {
         start_service(topology, state, spec, log);
+    }
 }
 
 void start_service(const Topology& topology, LabState& state, const ServiceSpec& spec,
@@ -165,8 +167,9 @@ void start_service(const Topology& topology, LabState& state, const ServiceSpec&
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    if (spec.name == "kafka")
+    if (spec.name == "kafka") {
         create_kafka_topics(topology);
+    }
     log << fmt::format("  {} ready on {}:{}\n", spec.name, topology.pod(spec.pod).ip.str(),
                        spec.port);
 }

@@ -40,8 +40,9 @@ std::filesystem::path pin_dir(const std::string& name) {
 std::optional<LabState> load_state(const std::string& name) {
     const auto path = lab_dir(name) / "state.json";
     std::ifstream file(path);
-    if (!file)
+    if (!file) {
         return std::nullopt;
+    }
     try {
         return nlohmann::json::parse(file).get<LabState>();
     } catch (const nlohmann::json::exception& error) {
@@ -56,8 +57,9 @@ void save_state(const LabState& state) {
     {
         std::ofstream file(temporary);
         file << nlohmann::json(state).dump(2) << '\n';
-        if (!file)
+        if (!file) {
             throw std::runtime_error(fmt::format("cannot write {}", temporary.string()));
+        }
     }
     std::filesystem::rename(temporary, dir / "state.json");
 }

@@ -47,8 +47,9 @@ std::string mac_from(std::uint8_t first, Ipv4 address) {
 }
 
 bool valid_lab_name(const std::string& name) {
-    if (name.empty() || name.size() > 12 || name[0] < 'a' || name[0] > 'z')
+    if (name.empty() || name.size() > 12 || name[0] < 'a' || name[0] > 'z') {
         return false;
+    }
     return std::all_of(name.begin(), name.end(),
                        [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); });
 }
@@ -96,19 +97,22 @@ Topology::Topology(std::string lab_name) : lab_name_(std::move(lab_name)) {
 
 const Pod& Topology::pod(std::string_view name) const {
     for (const auto& pod : pods_) {
-        if (pod.name == name)
+        if (pod.name == name) {
             return pod;
+        }
     }
     std::string known;
-    for (const auto& pod : pods_)
+    for (const auto& pod : pods_) {
         known += (known.empty() ? "" : ", ") + pod.name;
+    }
     throw std::invalid_argument(fmt::format("unknown pod '{}' (pods: {})", name, known));
 }
 
 const Node& Topology::node(std::string_view name) const {
     for (const auto& node : nodes_) {
-        if (node.name == name)
+        if (node.name == name) {
             return node;
+        }
     }
     throw std::invalid_argument(fmt::format("unknown node '{}'", name));
 }
@@ -120,8 +124,9 @@ const Cluster& Topology::cluster(int id) const {
 std::vector<const Pod*> Topology::pods_on(const Node& node) const {
     std::vector<const Pod*> result;
     for (const auto& pod : pods_) {
-        if (pod.node == node.name)
+        if (pod.node == node.name) {
             result.push_back(&pod);
+        }
     }
     return result;
 }
@@ -132,37 +137,45 @@ std::string Topology::netns(std::string_view object) const {
 
 std::vector<std::string> Topology::all_netns() const {
     std::vector<std::string> names{netns(kUnderlay)};
-    for (const auto& node : nodes_)
+    for (const auto& node : nodes_) {
         names.push_back(netns(node.name));
-    for (const auto& pod : pods_)
+    }
+    for (const auto& pod : pods_) {
         names.push_back(netns(pod.name));
+    }
     return names;
 }
 
 std::string Topology::netns_of(std::string_view object) const {
-    if (object == kUnderlay)
+    if (object == kUnderlay) {
         return netns(object);
+    }
     for (const auto& node : nodes_) {
-        if (node.name == object)
+        if (node.name == object) {
             return netns(object);
+        }
     }
     for (const auto& pod : pods_) {
-        if (pod.name == object)
+        if (pod.name == object) {
             return netns(object);
+        }
     }
     std::string known{kUnderlay};
-    for (const auto& node : nodes_)
+    for (const auto& node : nodes_) {
         known += ", " + node.name;
-    for (const auto& pod : pods_)
+    }
+    for (const auto& pod : pods_) {
         known += ", " + pod.name;
+    }
     throw std::invalid_argument(
         fmt::format("'{}' is neither a pod, a node nor the underlay (known: {})", object, known));
 }
 
 std::string Topology::hosts_file() const {
     std::string hosts = "127.0.0.1 localhost\n";
-    for (const auto& pod : pods_)
+    for (const auto& pod : pods_) {
         hosts += fmt::format("{} {}\n", pod.ip.str(), pod.name);
+    }
     return hosts;
 }
 

@@ -27,8 +27,9 @@ TEST(Topology, EveryAddressIsUniqueAndInTheBenchmarkRange) {
         add(node.overlay_ip);
         EXPECT_TRUE(inside(node.router_ip, node.pod_cidr, Topology::kPodPrefixLength));
     }
-    for (const auto& pod : topology.pods())
+    for (const auto& pod : topology.pods()) {
         add(pod.ip);
+    }
     EXPECT_EQ(topology.nodes().size(), 8u);
     EXPECT_EQ(topology.clusters().size(), 4u);
 }
@@ -62,8 +63,9 @@ TEST(Topology, WorkersSpreadOverBothNodesOfTheirClusters) {
 
 TEST(Topology, NamesCarryTheLabPrefix) {
     const Topology topology("t42");
-    for (const auto& netns : topology.all_netns())
+    for (const auto& netns : topology.all_netns()) {
         EXPECT_EQ(netns.rfind("t42-", 0), 0u) << netns;
+    }
     EXPECT_EQ(topology.netns_of("c3an2"), "t42-c3an2");
     EXPECT_THROW(topology.netns_of("nope"), std::invalid_argument);
     EXPECT_NE(topology.hosts_file().find(topology.pod("kafka").ip.str() + " kafka\n"),

@@ -35,12 +35,14 @@ class QueueSocket {
   public:
     explicit QueueSocket(std::uint16_t queue) : queue_(queue) {
         fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-        if (fd_ < 0)
+        if (fd_ < 0) {
             fail("netlink socket");
+        }
         sockaddr_nl local{};
         local.nl_family = AF_NETLINK;
-        if (bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0)
+        if (bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
             fail("bind netlink socket");
+        }
         const int buffer = 8 << 20;
         setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof(buffer));
         // A burst beyond the buffer loses notices, not packets: the next batch verdict covers them.
@@ -80,8 +82,9 @@ class QueueSocket {
         for (;;) {
             const auto n = recv(fd_, buffer, sizeof(buffer), MSG_DONTWAIT);
             if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
+                if (errno == EAGAIN || errno == EINTR) {
                     return ids;
+                }
                 fail("recv");
             }
             auto remaining = static_cast<int>(n);
@@ -89,15 +92,18 @@ class QueueSocket {
                  message = NLMSG_NEXT(message, remaining)) {
                 if (message->nlmsg_type == NLMSG_ERROR) {
                     const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(message));
-                    if (error->error != 0)
+                    if (error->error != 0) {
                         throw std::runtime_error(std::string("nfqueue: ") +
                                                  strerror(-error->error));
+                    }
                     continue;
                 }
-                if (message->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET))
+                if (message->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) {
                     continue;
-                if (const auto id = packet_id(message))
+                }
+                if (const auto id = packet_id(message)) {
                     ids.push_back(*id);
+                }
             }
         }
     }
@@ -148,12 +154,14 @@ class QueueSocket {
                    sizeof(kernel)) < 0) {
             fail("sendto");
         }
-        if (!acknowledged)
+        if (!acknowledged) {
             return;
+        }
         alignas(nlmsghdr) char answer[4096];
         const auto n = recv(fd_, answer, sizeof(answer), 0);
-        if (n < 0)
+        if (n < 0) {
             fail("recv");
+        }
         const auto* reply = reinterpret_cast<const nlmsghdr*>(answer);
         if (reply->nlmsg_type == NLMSG_ERROR) {
             const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(reply));
@@ -170,8 +178,9 @@ class QueueSocket {
         const auto* end = reinterpret_cast<const char*>(message) + message->nlmsg_len;
         while (start + NLA_HDRLEN <= end) {
             const auto* attribute = reinterpret_cast<const nlattr*>(start);
-            if (attribute->nla_len < NLA_HDRLEN)
+            if (attribute->nla_len < NLA_HDRLEN) {
                 break;
+            }
             if ((attribute->nla_type & NLA_TYPE_MASK) == NFQA_PACKET_HDR) {
                 nfqnl_msg_packet_hdr header{};
                 std::memcpy(&header, start + NLA_HDRLEN, sizeof(header));
@@ -226,8 +235,9 @@ int main(int argc, char** argv) {
             poll(&readable, 1, timeout);
             const auto now = Clock::now();
             if (readable.revents & POLLIN) {
-                for (const auto id : socket.receive())
+                for (const auto id : socket.receive()) {
                     held.push_back({id, now + delay});
+                }
             }
             std::optional<std::uint32_t> last_due;
             while (!held.empty() && held.front().due <= now) {
@@ -235,12 +245,14 @@ int main(int argc, char** argv) {
                 held.pop_front();
                 ++released;
             }
-            if (last_due)
+            if (last_due) {
                 socket.accept_up_to(*last_due);
+            }
         }
         // Nothing held is dropped on the way out.
-        if (!held.empty())
+        if (!held.empty()) {
             socket.accept_up_to(held.back().id);
+        }
         std::cerr << "lab_delay: stopped after " << released << " packets" << std::endl;
     } catch (const std::exception& error) {
         std::cerr << "lab_delay: " << error.what() << std::endl;

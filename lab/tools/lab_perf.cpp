@@ -47,14 +47,16 @@ sockaddr_in address_of(const std::string& host, int port) {
 }
 
 void set_option(int fd, int level, int name, const void* value, socklen_t size) {
-    if (setsockopt(fd, level, name, value, size) != 0)
+    if (setsockopt(fd, level, name, value, size) != 0) {
         fail("setsockopt");
+    }
 }
 
 int connect_to(const sockaddr_in& address, int timeout_ms) {
     const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
         fail("socket");
+    }
     const int one = 1;
     set_option(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     // A broken datapath must end the measurement, not hang it.
@@ -71,8 +73,9 @@ int connect_to(const sockaddr_in& address, int timeout_ms) {
 void send_all(int fd, const char* data, std::size_t size) {
     while (size > 0) {
         const auto n = send(fd, data, size, MSG_NOSIGNAL);
-        if (n <= 0)
+        if (n <= 0) {
             fail("send");
+        }
         data += n;
         size -= static_cast<std::size_t>(n);
     }
@@ -81,10 +84,12 @@ void send_all(int fd, const char* data, std::size_t size) {
 void receive_all(int fd, char* data, std::size_t size) {
     while (size > 0) {
         const auto n = recv(fd, data, size, 0);
-        if (n == 0)
+        if (n == 0) {
             throw std::runtime_error("connection closed by the server");
-        if (n < 0)
+        }
+        if (n < 0) {
             fail("recv");
+        }
         data += n;
         size -= static_cast<std::size_t>(n);
     }
@@ -96,30 +101,34 @@ void serve_connection(int fd) {
     char buffer[65536];
     ssize_t n;
     while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
-        if (send(fd, buffer, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n)
+        if (send(fd, buffer, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n) {
             break;
+        }
     }
     close(fd);
 }
 
 int serve(const Options& options) {
     const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listener < 0)
+    if (listener < 0) {
         fail("socket");
+    }
     const int one = 1;
     set_option(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     const auto address = address_of(options.host.empty() ? "0.0.0.0" : options.host, options.port);
     if (bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
         fail("bind");
     }
-    if (listen(listener, 128) != 0)
+    if (listen(listener, 128) != 0) {
         fail("listen");
+    }
     std::cout << "listening on port " << options.port << std::endl;
     while (true) {
         const int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+            if (errno == EINTR || errno == ECONNABORTED) {
                 continue;
+            }
             fail("accept");
         }
         std::thread(serve_connection, fd).detach();
@@ -129,8 +138,9 @@ int serve(const Options& options) {
 nlohmann::json summary(const char* test, std::vector<double>& micros, double seconds) {
     std::sort(micros.begin(), micros.end());
     double total = 0;
-    for (const auto value : micros)
+    for (const auto value : micros) {
         total += value;
+    }
     const auto at = [&](double quantile) {
         return micros[static_cast<std::size_t>(quantile * static_cast<double>(micros.size() - 1))];
     };
@@ -155,8 +165,9 @@ nlohmann::json request_response(const Options& options) {
         send_all(fd, buffer.data(), buffer.size());
         receive_all(fd, buffer.data(), buffer.size());
     };
-    for (int i = 0; i < options.warmup; ++i)
+    for (int i = 0; i < options.warmup; ++i) {
         round_trip();
+    }
     std::vector<double> micros;
     micros.reserve(static_cast<std::size_t>(options.transactions));
     const auto start = Clock::now();
@@ -179,8 +190,9 @@ nlohmann::json connect_request_response(const Options& options) {
         receive_all(fd, buffer.data(), buffer.size());
         close(fd);
     };
-    for (int i = 0; i < options.warmup; ++i)
+    for (int i = 0; i < options.warmup; ++i) {
         transaction();
+    }
     std::vector<double> micros;
     micros.reserve(static_cast<std::size_t>(options.transactions));
     const auto start = Clock::now();
@@ -223,8 +235,9 @@ int main(int argc, char** argv) {
     }
     CLI11_PARSE(app, argc, argv);
     try {
-        if (server->parsed())
+        if (server->parsed()) {
             return serve(options);
+        }
         const auto result =
             rr->parsed() ? request_response(options) : connect_request_response(options);
         std::cout << result.dump() << '\n';

@@ -20,14 +20,17 @@ void ask_collector(const std::string& lab, const nlohmann::json& request,
             lab, path.string(), lab));
     }
     auto socket = LineSocket::connect_unix(path.string());
-    if (!socket.write_line(request.dump()))
+    if (!socket.write_line(request.dump())) {
         throw std::runtime_error("the flow collector closed the connection");
+    }
     while (const auto line = socket.read_line()) {
         const auto json = nlohmann::json::parse(*line);
-        if (json.contains("error"))
+        if (json.contains("error")) {
             throw std::runtime_error("flow collector: " + json["error"].get<std::string>());
-        if (!on_line(json))
+        }
+        if (!on_line(json)) {
             return;
+        }
     }
 }
 
@@ -37,8 +40,9 @@ nlohmann::json ask_collector(const std::string& lab, const nlohmann::json& reque
         answer = json;
         return false;
     });
-    if (answer.is_null())
+    if (answer.is_null()) {
         throw std::runtime_error("the flow collector sent no answer");
+    }
     return answer;
 }
 

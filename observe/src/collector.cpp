@@ -72,8 +72,9 @@ ServiceMap initial_map(const lab::Topology& topology) {
                             pod.labels.at("app.kubernetes.io/component")});
     }
     std::map<std::uint16_t, std::string> l7_ports;
-    for (const auto& spec : lab::service_specs(topology))
+    for (const auto& spec : lab::service_specs(topology)) {
         l7_ports[static_cast<std::uint16_t>(spec.port)] = spec.name == "kafka" ? "kafka" : "http";
+    }
     return ServiceMap(std::move(services), std::move(l7_ports));
 }
 
@@ -88,8 +89,9 @@ class Collector {
 
     ~Collector() {
         ring_buffer__free(ring_);
-        if (listener_ >= 0)
+        if (listener_ >= 0) {
             close(listener_);
+        }
         std::error_code error;
         std::filesystem::remove(lab::observer_socket(topology_.lab_name()), error);
     }
@@ -101,13 +103,15 @@ class Collector {
         auto next_check = std::chrono::steady_clock::now();
         while (!stopping) {
             const int rc = ring_buffer__poll(ring_, static_cast<int>(kPollTimeout.count()));
-            if (rc < 0 && rc != -EINTR)
+            if (rc < 0 && rc != -EINTR) {
                 throw std::runtime_error(fmt::format("ring buffer: {}", std::strerror(-rc)));
+            }
             // One round drains every node's ring buffer; in time order the nodes' flows mix.
             std::stable_sort(batch_.begin(), batch_.end(),
                              [](const Flow& a, const Flow& b) { return a.time_ns < b.time_ns; });
-            for (auto& flow : batch_)
+            for (auto& flow : batch_) {
                 store_.add(std::move(flow));
+            }
             batch_.clear();
             if (std::chrono::steady_clock::now() >= next_check) {
                 clock_offset_ = monotonic_to_unix();
@@ -117,8 +121,9 @@ class Collector {
         }
         server.join();
         // Followers notice `stopping` within one wait; the store must outlive them.
-        for (int i = 0; i < 40 && clients_ > 0; ++i)
+        for (int i = 0; i < 40 && clients_ > 0; ++i) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
     }
 
   private:
@@ -137,8 +142,9 @@ class Collector {
 
     void handle(NodeSource& source, std::span<const std::uint8_t> raw) {
         flow_event head;
-        if (raw.size() < sizeof(head))
+        if (raw.size() < sizeof(head)) {
             return;
+        }
         std::memcpy(&head, raw.data(), sizeof(head));
         std::optional<Flow> flow;
         {
@@ -146,19 +152,22 @@ class Collector {
             flow = decoder_.decode(*source.node, raw, clock_offset_,
                                    interface_name(source, head.ifindex));
         }
-        if (flow)
+        if (flow) {
             batch_.push_back(std::move(*flow));
+        }
     }
 
     // Devices come and go with the datapath (VXLAN devices), so a miss reads the names again.
     std::string interface_name(NodeSource& source, std::uint32_t ifindex) {
-        if (const auto found = source.interfaces.find(ifindex); found != source.interfaces.end())
+        if (const auto found = source.interfaces.find(ifindex); found != source.interfaces.end()) {
             return found->second;
+        }
         source.interfaces = in_netns(topology_.netns(source.node->name), [] {
             std::map<std::uint32_t, std::string> names;
             if (auto* list = if_nameindex()) {
-                for (auto* entry = list; entry->if_index != 0; ++entry)
+                for (auto* entry = list; entry->if_index != 0; ++entry) {
                     names[entry->if_index] = entry->if_name;
+                }
                 if_freenameindex(list);
             }
             return names;
@@ -182,8 +191,9 @@ class Collector {
                     ? ((ring_ = ring_buffer__new(fd, on_event, context, nullptr)) ? 0 : -errno)
                     : ring_buffer__add(ring_, fd, on_event, context);
             close(fd);
-            if (rc < 0)
+            if (rc < 0) {
                 throw std::runtime_error(fmt::format("{}: {}", path, std::strerror(-rc)));
+            }
         }
     }
 
@@ -192,8 +202,9 @@ class Collector {
         for (auto& source : sources_) {
             const auto counters =
                 lab::read_flow_counters(lab::node_pin_dir(topology_, *source.node));
-            if (counters[FLOW_LOST] <= source.lost)
+            if (counters[FLOW_LOST] <= source.lost) {
                 continue;
+            }
             store_.add(LostEvents{
                 clock_ns(CLOCK_REALTIME),
                 topology_.cluster(source.node->cluster_id).name + "/" + source.node->name,
@@ -214,26 +225,30 @@ class Collector {
         listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_un address{};
         address.sun_family = AF_UNIX;
-        if (listener_ < 0 || path.size() >= sizeof(address.sun_path))
+        if (listener_ < 0 || path.size() >= sizeof(address.sun_path)) {
             throw std::runtime_error("cannot make the socket " + path);
+        }
         std::strcpy(address.sun_path, path.c_str());
         unlink(path.c_str());
         // Only root may read the lab's flows, as only root may run the lab.
         const auto mask = umask(0077);
         const int rc = bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
         umask(mask);
-        if (rc != 0 || listen(listener_, 16) != 0)
+        if (rc != 0 || listen(listener_, 16) != 0) {
             throw std::runtime_error(fmt::format("{}: {}", path, std::strerror(errno)));
+        }
     }
 
     void accept_loop() {
         while (!stopping) {
             pollfd ready{listener_, POLLIN, 0};
-            if (poll(&ready, 1, static_cast<int>(kPollTimeout.count())) <= 0)
+            if (poll(&ready, 1, static_cast<int>(kPollTimeout.count())) <= 0) {
                 continue;
+            }
             const int client = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (client >= 0)
+            if (client >= 0) {
                 std::thread([this, client] { serve(client); }).detach();
+            }
         }
     }
 
@@ -246,8 +261,9 @@ class Collector {
         LineSocket socket(fd);
         try {
             const auto line = socket.read_line();
-            if (!line)
+            if (!line) {
                 return;
+            }
             answer(socket, nlohmann::json::parse(*line));
         } catch (const std::exception& error) {
             socket.write_line(nlohmann::json{{"error", error.what()}}.dump());
@@ -274,19 +290,22 @@ class Collector {
         const bool follow = request.value("follow", false);
         const auto count = request.value("last", follow ? std::size_t{0} : kDefaultLast);
         auto [entries, next] = store_.last(filter, count);
-        if (!send(socket, entries))
+        if (!send(socket, entries)) {
             return;
+        }
         while (follow && !stopping && socket.open()) {
             auto batch = store_.after(next, filter, kFollowWait);
             if (batch.missed > 0) {
                 // The follower fell behind the bounded buffer: say so, as Hubble does.
                 const LostEvents lost{clock_ns(CLOCK_REALTIME), "", "HUBBLE_RING_BUFFER",
                                       batch.missed};
-                if (!socket.write_line(to_json(lost).dump()))
+                if (!socket.write_line(to_json(lost).dump())) {
                     return;
+                }
             }
-            if (!send(socket, batch.entries))
+            if (!send(socket, batch.entries)) {
                 return;
+            }
             next = batch.next;
         }
     }
@@ -295,8 +314,9 @@ class Collector {
         for (const auto& entry : entries) {
             const auto json =
                 std::visit([](const auto& event) { return to_json(event); }, entry.event);
-            if (!socket.write_line(json.dump()))
+            if (!socket.write_line(json.dump())) {
                 return false;
+            }
         }
         return true;
     }

@@ -24,8 +24,9 @@ std::string l4_summary(const flow_event& event) {
                 {0x02, "SYN"}, {0x10, "ACK"}, {0x01, "FIN"}, {0x08, "PSH"}, {0x04, "RST"}};
             std::string flags;
             for (const auto& [bit, name] : kFlags) {
-                if (event.tcp_flags & bit)
+                if (event.tcp_flags & bit) {
                     flags += (flags.empty() ? "" : ", ") + std::string(name);
+                }
             }
             return "TCP Flags: " + flags;
         }
@@ -72,8 +73,9 @@ FlowEndpoint Decoder::endpoint(const lab::Endpoint& endpoint, std::uint32_t iden
 std::optional<Flow> Decoder::decode(const lab::Node& node, std::span<const std::uint8_t> raw,
                                     std::int64_t clock_offset_ns, const std::string& interface) {
     flow_event event;
-    if (raw.size() < sizeof(event))
+    if (raw.size() < sizeof(event)) {
         return std::nullopt;
+    }
     std::memcpy(&event, raw.data(), sizeof(event));
 
     const auto source = identities_.resolve(lab::Ipv4{ntohl(event.saddr)}, node.name);
@@ -94,8 +96,9 @@ std::optional<Flow> Decoder::decode(const lab::Node& node, std::span<const std::
     flow.direction =
         event.direction == DIRECTION_INGRESS ? TrafficDirection::ingress : TrafficDirection::egress;
     flow.interface_name = interface;
-    if (const auto rule = rules_.find(event.rule); event.rule != 0 && rule != rules_.end())
+    if (const auto rule = rules_.find(event.rule); event.rule != 0 && rule != rules_.end()) {
         flow.allowed_by.push_back(rule->second);
+    }
 
     switch (event.kind) {
         case FLOW_TRACE:
@@ -111,8 +114,9 @@ std::optional<Flow> Decoder::decode(const lab::Node& node, std::span<const std::
             flow.summary = l4_summary(event);
             return flow;
         case FLOW_L7: {
-            if (raw.size() < sizeof(flow_payload_event) || event.payload_len > FLOW_PAYLOAD_MAX)
+            if (raw.size() < sizeof(flow_payload_event) || event.payload_len > FLOW_PAYLOAD_MAX) {
                 return std::nullopt;
+            }
             const auto payload =
                 raw.subspan(offsetof(flow_payload_event, payload), event.payload_len);
             flow.l7 = true;
@@ -123,8 +127,9 @@ std::optional<Flow> Decoder::decode(const lab::Node& node, std::span<const std::
                                   {reinterpret_cast<const char*>(payload.data()), payload.size()},
                                   flow, source, destination)
                     : decode_kafka(payload, flow, source, destination);
-            if (!decoded)
+            if (!decoded) {
                 return std::nullopt;
+            }
             return flow;
         }
     }
@@ -134,8 +139,9 @@ std::optional<Flow> Decoder::decode(const lab::Node& node, std::span<const std::
 bool Decoder::decode_http(const flow_event& event, std::string_view payload, Flow& flow,
                           const lab::Endpoint& source, const lab::Endpoint& destination) {
     const auto message = parse_http(payload);
-    if (!message)
+    if (!message) {
         return false;
+    }
     forget_stale_requests(flow.time_ns);
     if (!message->response) {
         const auto host =
@@ -176,24 +182,28 @@ bool Decoder::decode_http(const flow_event& event, std::string_view payload, Flo
 bool Decoder::decode_kafka(std::span<const std::uint8_t> payload, Flow& flow,
                            const lab::Endpoint& source, const lab::Endpoint& destination) {
     const auto request = parse_kafka_request(payload);
-    if (!request)
+    if (!request) {
         return false;
+    }
     flow.kafka = KafkaInfo{0, request->api_version, kafka_api_name(request->api_key),
                            request->correlation_id, request->topic};
     flow.verdict = audit_ ? audit_->verdict(source, destination, flow.destination_port, flow)
                           : Verdict::forwarded;
     flow.summary = fmt::format("Kafka request {} v{} correlation id {}", flow.kafka->api_key,
                                request->api_version, request->correlation_id);
-    if (!request->topic.empty())
+    if (!request->topic.empty()) {
         flow.summary += fmt::format(" topic '{}'", request->topic);
-    if (!request->client_id.empty())
+    }
+    if (!request->client_id.empty()) {
         flow.summary += fmt::format(" client id '{}'", request->client_id);
+    }
     return true;
 }
 
 void Decoder::forget_stale_requests(std::int64_t now_ns) {
-    if (pending_.size() < kPendingCheckSize)
+    if (pending_.size() < kPendingCheckSize) {
         return;
+    }
     std::erase_if(pending_, [&](const auto& entry) {
         return entry.second.empty() || now_ns - entry.second.back().time_ns > kPendingTimeoutNs;
     });

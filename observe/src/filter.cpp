@@ -13,11 +13,13 @@ namespace {
 constexpr const char* kProtocols[] = {"tcp", "udp", "icmp", "http", "kafka"};
 
 bool pod_matches(const std::string& selector, const FlowEndpoint& endpoint) {
-    if (endpoint.pod_name.empty())
+    if (endpoint.pod_name.empty()) {
         return false;
+    }
     const auto slash = selector.find('/');
-    if (slash == std::string::npos)
+    if (slash == std::string::npos) {
         return endpoint.pod_name.starts_with(selector);
+    }
     return endpoint.namespace_ == selector.substr(0, slash) &&
            endpoint.pod_name.starts_with(selector.substr(slash + 1));
 }
@@ -28,10 +30,12 @@ bool any_or_empty(const std::vector<T>& values, Match match) {
 }
 
 bool protocol_matches(const std::string& protocol, const Flow& flow) {
-    if (protocol == "http")
+    if (protocol == "http") {
         return flow.http.has_value();
-    if (protocol == "kafka")
+    }
+    if (protocol == "kafka") {
         return flow.kafka.has_value();
+    }
     // L7 flows travel over TCP: `--protocol tcp` shows them too, as in Hubble.
     return (flow.protocol == 6 && protocol == "tcp") ||
            (flow.protocol == 17 && protocol == "udp") || (flow.protocol == 1 && protocol == "icmp");
@@ -78,8 +82,9 @@ void FlowFilter::validate() const {
 
 nlohmann::json to_json(const FlowFilter& filter) {
     std::vector<std::string> verdicts;
-    for (const auto verdict : filter.verdict)
+    for (const auto verdict : filter.verdict) {
         verdicts.push_back(to_string(verdict));
+    }
     return {{"from_pod", filter.from_pod},         {"to_pod", filter.to_pod},
             {"from_cluster", filter.from_cluster}, {"to_cluster", filter.to_cluster},
             {"protocol", filter.protocol},         {"verdict", verdicts},
@@ -91,8 +96,9 @@ FlowFilter filter_from_json(const nlohmann::json& json) {
     FlowFilter filter{list("from_pod"),   list("to_pod"),   list("from_cluster"),
                       list("to_cluster"), list("protocol"), {},
                       list("http_path")};
-    for (const auto& verdict : list("verdict"))
+    for (const auto& verdict : list("verdict")) {
         filter.verdict.push_back(parse_verdict(verdict));
+    }
     filter.validate();
     return filter;
 }

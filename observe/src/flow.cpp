@@ -44,25 +44,32 @@ const char* direction_name(TrafficDirection direction) {
 }
 
 TrafficDirection parse_direction(const std::string& text) {
-    if (text == "INGRESS")
+    if (text == "INGRESS") {
         return TrafficDirection::ingress;
-    if (text == "EGRESS")
+    }
+    if (text == "EGRESS") {
         return TrafficDirection::egress;
+    }
     return TrafficDirection::unknown;
 }
 
 nlohmann::json endpoint_json(const FlowEndpoint& endpoint) {
     nlohmann::json json = nlohmann::json::object();
-    if (endpoint.identity != 0)
+    if (endpoint.identity != 0) {
         json["identity"] = endpoint.identity;
-    if (!endpoint.cluster_name.empty())
+    }
+    if (!endpoint.cluster_name.empty()) {
         json["cluster_name"] = endpoint.cluster_name;
-    if (!endpoint.namespace_.empty())
+    }
+    if (!endpoint.namespace_.empty()) {
         json["namespace"] = endpoint.namespace_;
-    if (!endpoint.labels.empty())
+    }
+    if (!endpoint.labels.empty()) {
         json["labels"] = endpoint.labels;
-    if (!endpoint.pod_name.empty())
+    }
+    if (!endpoint.pod_name.empty()) {
         json["pod_name"] = endpoint.pod_name;
+    }
     return json;
 }
 
@@ -81,8 +88,9 @@ nlohmann::json l4_json(const Flow& flow) {
         case IPPROTO_TCP: {
             nlohmann::json flags = nlohmann::json::object();
             for (const auto& flag : kTcpFlags) {
-                if (flow.tcp_flags & flag.bit)
+                if (flow.tcp_flags & flag.bit) {
                     flags[flag.name] = true;
+                }
             }
             return {{"TCP",
                      {{"source_port", flow.source_port},
@@ -109,8 +117,9 @@ void l4_from_json(const nlohmann::json& l4, Flow& flow) {
         ports(l4["TCP"]);
         const auto flags = l4["TCP"].value("flags", nlohmann::json::object());
         for (const auto& flag : kTcpFlags) {
-            if (flags.value(flag.name, false))
+            if (flags.value(flag.name, false)) {
                 flow.tcp_flags |= flag.bit;
+            }
         }
     } else if (l4.contains("UDP")) {
         flow.protocol = IPPROTO_UDP;
@@ -121,18 +130,21 @@ void l4_from_json(const nlohmann::json& l4, Flow& flow) {
 }
 
 const char* observation_point(const Flow& flow) {
-    if (flow.event_type != kMessageTypeTrace)
+    if (flow.event_type != kMessageTypeTrace) {
         return nullptr;
+    }
     return flow.event_sub_type == 3 ? "TO_STACK" : "TO_ENDPOINT";
 }
 
 }  // namespace
 
 std::string Flow::protocol_name() const {
-    if (http)
+    if (http) {
         return "http";
-    if (kafka)
+    }
+    if (kafka) {
         return "kafka";
+    }
     switch (protocol) {
         case IPPROTO_TCP:
             return "tcp";
@@ -145,14 +157,16 @@ std::string Flow::protocol_name() const {
 }
 
 std::string Flow::http_path() const {
-    if (!http)
+    if (!http) {
         return {};
+    }
     // http://host/path?query
     const auto& url = http->url;
     const auto scheme = url.find("://");
     const auto start = scheme == std::string::npos ? 0 : url.find('/', scheme + 3);
-    if (start == std::string::npos)
+    if (start == std::string::npos) {
         return "/";
+    }
     return url.substr(start, url.find('?', start) - start);
 }
 
@@ -170,8 +184,9 @@ std::string to_string(Verdict verdict) {
 
 Verdict parse_verdict(const std::string& text) {
     for (const auto verdict : {Verdict::forwarded, Verdict::dropped, Verdict::audit}) {
-        if (to_string(verdict) == text)
+        if (to_string(verdict) == text) {
             return verdict;
+        }
     }
     throw std::invalid_argument(
         fmt::format("unknown verdict '{}' (use FORWARDED, DROPPED or AUDIT)", text));
@@ -179,16 +194,18 @@ Verdict parse_verdict(const std::string& text) {
 
 std::string drop_reason_name(int reason) {
     for (const auto& drop : kDropReasons) {
-        if (drop.code == reason)
+        if (drop.code == reason) {
             return drop.name;
+        }
     }
     return "DROP_REASON_UNKNOWN";
 }
 
 std::string drop_reason_text(int reason) {
     for (const auto& drop : kDropReasons) {
-        if (drop.code == reason)
+        if (drop.code == reason) {
             return drop.text;
+        }
     }
     return fmt::format("Unknown drop reason {}", reason);
 }
@@ -205,15 +222,18 @@ std::string rfc3339(std::int64_t time_ns) {
 std::int64_t parse_rfc3339(const std::string& text) {
     std::tm utc{};
     const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &utc);
-    if (rest == nullptr)
+    if (rest == nullptr) {
         throw std::invalid_argument("not an RFC 3339 time: " + text);
+    }
     std::int64_t nanos = 0;
     if (*rest == '.') {
         int digits = 0;
-        for (++rest; *rest >= '0' && *rest <= '9'; ++rest, ++digits)
+        for (++rest; *rest >= '0' && *rest <= '9'; ++rest, ++digits) {
             nanos = nanos * 10 + (*rest - '0');
-        for (; digits < 9; ++digits)
+        }
+        for (; digits < 9; ++digits) {
             nanos *= 10;
+        }
     }
     return static_cast<std::int64_t>(timegm(&utc)) * 1'000'000'000 + nanos;
 }
@@ -223,8 +243,9 @@ nlohmann::json to_json(const Flow& flow) {
     f["time"] = rfc3339(flow.time_ns);
     f["uuid"] = flow.uuid;
     f["verdict"] = to_string(flow.verdict);
-    if (flow.verdict == Verdict::dropped)
+    if (flow.verdict == Verdict::dropped) {
         f["drop_reason"] = flow.drop_reason;
+    }
     f["IP"] = {
         {"source", flow.source_ip}, {"destination", flow.destination_ip}, {"ipVersion", "IPv4"}};
     f["l4"] = l4_json(flow);
@@ -234,46 +255,55 @@ nlohmann::json to_json(const Flow& flow) {
     f["node_name"] = flow.node_name;
     if (flow.l7) {
         nlohmann::json l7 = {{"type", flow.l7_response ? "RESPONSE" : "REQUEST"}};
-        if (flow.latency_ns != 0)
+        if (flow.latency_ns != 0) {
             l7["latency_ns"] = std::to_string(flow.latency_ns);  // uint64: a string in protojson
+        }
         if (flow.http) {
             nlohmann::json http = {{"method", flow.http->method},
                                    {"url", flow.http->url},
                                    {"protocol", flow.http->protocol}};
-            if (flow.http->code != 0)
+            if (flow.http->code != 0) {
                 http["code"] = flow.http->code;
+            }
             l7["http"] = http;
         }
         if (flow.kafka) {
             nlohmann::json kafka = {{"api_version", flow.kafka->api_version},
                                     {"api_key", flow.kafka->api_key},
                                     {"correlation_id", flow.kafka->correlation_id}};
-            if (flow.kafka->error_code != 0)
+            if (flow.kafka->error_code != 0) {
                 kafka["error_code"] = flow.kafka->error_code;
-            if (!flow.kafka->topic.empty())
+            }
+            if (!flow.kafka->topic.empty()) {
                 kafka["topic"] = flow.kafka->topic;
+            }
             l7["kafka"] = kafka;
         }
         f["l7"] = l7;
     }
     f["is_reply"] = flow.is_reply;
     nlohmann::json event_type = {{"type", flow.event_type}};
-    if (flow.event_sub_type != 0)
+    if (flow.event_sub_type != 0) {
         event_type["sub_type"] = flow.event_sub_type;
+    }
     f["event_type"] = event_type;
     f["traffic_direction"] = direction_name(flow.direction);
-    if (const char* point = observation_point(flow))
+    if (const char* point = observation_point(flow)) {
         f["trace_observation_point"] = point;
-    if (flow.verdict == Verdict::dropped)
+    }
+    if (flow.verdict == Verdict::dropped) {
         f["drop_reason_desc"] = drop_reason_name(flow.drop_reason);
-    if (!flow.interface_name.empty())
+    }
+    if (!flow.interface_name.empty()) {
         f["interface"] = {{"name", flow.interface_name}};
+    }
     if (!flow.allowed_by.empty()) {
         nlohmann::json policies = nlohmann::json::array();
         for (const auto& policy : flow.allowed_by) {
             nlohmann::json entry = {{"name", policy.name}, {"kind", policy.kind}};
-            if (!policy.namespace_.empty())
+            if (!policy.namespace_.empty()) {
                 entry["namespace"] = policy.namespace_;
+            }
             policies.push_back(entry);
         }
         const bool ingress = flow.direction == TrafficDirection::ingress;
@@ -326,8 +356,9 @@ Flow flow_from_json(const nlohmann::json& json) {
     flow.event_type = event_type.value("type", 0);
     flow.event_sub_type = event_type.value("sub_type", 0);
     flow.direction = parse_direction(f.value("traffic_direction", ""));
-    if (f.contains("interface"))
+    if (f.contains("interface")) {
         flow.interface_name = f["interface"].value("name", "");
+    }
     for (const char* key : {"ingress_allowed_by", "egress_allowed_by"}) {
         for (const auto& policy : f.value(key, nlohmann::json::array())) {
             flow.allowed_by.push_back({policy.value("name", ""), policy.value("namespace", ""),

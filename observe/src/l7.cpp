@@ -21,11 +21,13 @@ class Reader {
     bool ok() const { return ok_; }
 
     std::int64_t integer(int size) {
-        if (!need(size))
+        if (!need(size)) {
             return 0;
+        }
         std::uint64_t value = 0;
-        for (int i = 0; i < size; ++i)
+        for (int i = 0; i < size; ++i) {
             value = value << 8 | bytes_[offset_++];
+        }
         // Sign-extend: Kafka's integers are signed.
         const int shift = 64 - 8 * size;
         return static_cast<std::int64_t>(value << shift) >> shift;
@@ -36,21 +38,24 @@ class Reader {
         for (int shift = 0; shift < 64 && need(1); shift += 7) {
             const auto byte = bytes_[offset_++];
             value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-            if ((byte & 0x80) == 0)
+            if ((byte & 0x80) == 0) {
                 return value;
+            }
         }
         ok_ = false;
         return 0;
     }
 
     void skip(std::size_t size) {
-        if (need(size))
+        if (need(size)) {
             offset_ += size;
+        }
     }
 
     std::string text(std::size_t size) {
-        if (!need(size))
+        if (!need(size)) {
             return {};
+        }
         std::string value(reinterpret_cast<const char*>(bytes_.data() + offset_), size);
         offset_ += size;
         return value;
@@ -76,8 +81,9 @@ class Reader {
 
   private:
     bool need(std::size_t size) {
-        if (offset_ + size > bytes_.size())
+        if (offset_ + size > bytes_.size()) {
             ok_ = false;
+        }
         return ok_;
     }
 
@@ -100,37 +106,46 @@ std::string first_topic(Reader& in, int api_key, int version, bool compact) {
     constexpr int kProduce = 0, kFetch = 1, kListOffsets = 2, kMetadata = 3;
     switch (api_key) {
         case kProduce:
-            if (version >= 13)
+            if (version >= 13) {
                 return {};  // topics by id from here on
-            if (version >= 3)
+            }
+            if (version >= 3) {
                 in.string(compact);  // transactional_id
-            in.skip(2 + 4);          // acks, timeout_ms
+            }
+            in.skip(2 + 4);  // acks, timeout_ms
             break;
         case kFetch:
-            if (version >= 13)
+            if (version >= 13) {
                 return {};
+            }
             in.skip(4 + 4 + 4);  // replica_id, max_wait_ms, min_bytes
-            if (version >= 3)
+            if (version >= 3) {
                 in.skip(4);  // max_bytes
-            if (version >= 4)
+            }
+            if (version >= 4) {
                 in.skip(1);  // isolation_level
-            if (version >= 7)
+            }
+            if (version >= 7) {
                 in.skip(4 + 4);  // session_id, session_epoch
+            }
             break;
         case kListOffsets:
             in.skip(4);  // replica_id
-            if (version >= 2)
+            if (version >= 2) {
                 in.skip(1);  // isolation_level
+            }
             break;
         case kMetadata:
             break;
         default:
             return {};
     }
-    if (in.array(compact) <= 0)
+    if (in.array(compact) <= 0) {
         return {};
-    if (api_key == kMetadata && version >= 10)
+    }
+    if (api_key == kMetadata && version >= 10) {
         in.skip(16);  // topic_id
+    }
     auto topic = in.string(compact);
     return in.ok() ? topic : std::string();
 }
@@ -142,10 +157,12 @@ bool is_token(std::string_view text) {
 }
 
 std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
         text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r'))
+    }
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
         text.remove_suffix(1);
+    }
     return text;
 }
 
@@ -160,12 +177,14 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::optional<HttpMessage> parse_http(std::string_view payload) {
     const auto line_end = payload.find("\r\n");
-    if (line_end == std::string_view::npos)
+    if (line_end == std::string_view::npos) {
         return std::nullopt;
+    }
     const auto line = payload.substr(0, line_end);
     const auto first = line.find(' ');
-    if (first == std::string_view::npos)
+    if (first == std::string_view::npos) {
         return std::nullopt;
+    }
     HttpMessage message;
     if (line.starts_with(kHttpPrefix)) {
         message.response = true;
@@ -189,12 +208,14 @@ std::optional<HttpMessage> parse_http(std::string_view payload) {
     // Headers up to the end of the captured bytes; a Host header cut short is ignored.
     for (auto rest = payload.substr(line_end + 2);;) {
         const auto end = rest.find("\r\n");
-        if (end == std::string_view::npos || end == 0)
+        if (end == std::string_view::npos || end == 0) {
             break;
+        }
         const auto header = rest.substr(0, end);
         const auto colon = header.find(':');
-        if (colon != std::string_view::npos && iequals(header.substr(0, colon), "host"))
+        if (colon != std::string_view::npos && iequals(header.substr(0, colon), "host")) {
             message.host = std::string(trim(header.substr(colon + 1)));
+        }
         rest.remove_prefix(end + 2);
     }
     return message;
@@ -214,10 +235,12 @@ std::optional<KafkaRequest> parse_kafka_request(std::span<const std::uint8_t> pa
         return std::nullopt;
     }
     const bool compact = request.api_version >= first_flexible_version(request.api_key);
-    if (compact)
+    if (compact) {
         in.tagged_fields();
-    if (in.ok())
+    }
+    if (in.ok()) {
         request.topic = first_topic(in, request.api_key, request.api_version, compact);
+    }
     return request;
 }
 

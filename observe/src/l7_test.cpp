@@ -42,8 +42,9 @@ class Bytes {
 
   private:
     Bytes& put(long long v, int size) {
-        for (int i = size - 1; i >= 0; --i)
+        for (int i = size - 1; i >= 0; --i) {
             bytes_.push_back(static_cast<std::uint8_t>((v >> (8 * i)) & 0xff));
+        }
         return *this;
     }
     std::vector<std::uint8_t> bytes_;

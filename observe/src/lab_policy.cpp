@@ -24,8 +24,9 @@ constexpr int kMaxPortRange = 256;
 
 std::vector<std::string> cluster_names(const lab::Topology& topology) {
     std::vector<std::string> names;
-    for (const auto& cluster : topology.clusters())
+    for (const auto& cluster : topology.clusters()) {
         names.push_back(cluster.name);
+    }
     return names;
 }
 
@@ -73,8 +74,9 @@ PolicyRef policy_ref(const std::string& policy) {
     const auto kind = policy.substr(0, space);
     const auto id = space == std::string::npos ? std::string() : policy.substr(space + 1);
     const auto slash = id.find('/');
-    if (slash == std::string::npos)
+    if (slash == std::string::npos) {
         return {id, "", kind};
+    }
     return {id.substr(slash + 1), id.substr(0, slash), kind};
 }
 
@@ -95,13 +97,15 @@ class EngineAudit final : public L7Audit {
                     const Flow& request) const override {
         const auto from = peer(client);
         const auto to = peer(server);
-        if (from.kind != policy::Peer::Kind::endpoint && to.kind != policy::Peer::Kind::endpoint)
+        if (from.kind != policy::Peer::Kind::endpoint && to.kind != policy::Peer::Kind::endpoint) {
             return Verdict::forwarded;
+        }
         policy::Request checked;
-        if (request.http)
+        if (request.http) {
             checked = policy::Request::http(request.http->method, url_target(request.http->url));
-        else if (request.kafka)
+        } else if (request.kafka) {
             checked = policy::Request::kafka(request.kafka->api_key, request.kafka->topic);
+        }
         const auto decision =
             policy::decide(compiled_, from, to, port, policy::Protocol::tcp, checked);
         return decision.verdict == policy::Verdict::rejected ? Verdict::audit : Verdict::forwarded;
@@ -111,8 +115,9 @@ class EngineAudit final : public L7Audit {
     policy::Peer peer(const lab::Endpoint& endpoint) const {
         if (!endpoint.pod.empty()) {
             for (std::size_t i = 0; i < inventory_.size(); ++i) {
-                if (inventory_[i].name == endpoint.pod)
+                if (inventory_[i].name == endpoint.pod) {
                     return policy::Peer::of(i);
+                }
             }
         }
         switch (endpoint.identity) {
@@ -134,23 +139,27 @@ class EngineAudit final : public L7Audit {
 std::vector<fs::path> applied_files(const std::string& lab) {
     std::vector<fs::path> files;
     const auto dir = policy_dir(lab);
-    if (!fs::is_directory(dir))
+    if (!fs::is_directory(dir)) {
         return files;
+    }
     std::vector<std::pair<int, fs::path>> numbered;
     for (const auto& slot : fs::directory_iterator(dir)) {
-        for (const auto& file : fs::directory_iterator(slot.path()))
+        for (const auto& file : fs::directory_iterator(slot.path())) {
             numbered.emplace_back(std::stoi(slot.path().filename().string()), file.path());
+        }
     }
     std::sort(numbered.begin(), numbered.end());
-    for (auto& [index, file] : numbered)
+    for (auto& [index, file] : numbered) {
         files.push_back(std::move(file));
+    }
     return files;
 }
 
 std::string read_file(const fs::path& path) {
     std::ifstream file(path, std::ios::binary);
-    if (!file)
+    if (!file) {
         throw std::invalid_argument(path.string() + ": cannot read it");
+    }
     return {std::istreambuf_iterator<char>(file), {}};
 }
 
@@ -168,8 +177,9 @@ void reload_collector(const std::string& lab, std::ostream& out) {
 
 policy::Inventory lab_inventory(const lab::Topology& topology) {
     std::map<std::string, int> ports;
-    for (const auto& spec : lab::service_specs(topology))
+    for (const auto& spec : lab::service_specs(topology)) {
         ports[spec.pod] = spec.port;
+    }
     policy::Inventory inventory;
     const lab::Identities identities(topology);
     for (const auto& pod : identities.pods()) {
@@ -179,25 +189,29 @@ policy::Inventory lab_inventory(const lab::Topology& topology) {
         endpoint.namespace_ = pod.namespace_;
         endpoint.labels = topology.pod(pod.pod).labels;
         endpoint.source = "lab pod " + pod.pod;
-        if (const auto port = ports.find(pod.pod); port != ports.end())
+        if (const auto port = ports.find(pod.pod); port != ports.end()) {
             endpoint.ports.push_back({pod.pod == "kafka" ? "kafka" : "http", port->second});
+        }
         inventory.push_back(std::move(endpoint));
     }
     return inventory;
 }
 
 LabPolicy compile_lab_policy(const lab::Topology& topology, const std::vector<fs::path>& files) {
-    if (files.empty())
+    if (files.empty()) {
         throw std::invalid_argument("no policy files given");
+    }
     for (const auto& file : files) {
-        if (!fs::is_regular_file(file))
+        if (!fs::is_regular_file(file)) {
             throw std::invalid_argument(file.string() + ": no such file");
+        }
     }
     const auto loaded = policy::load_policies(files, cluster_names(topology));
     if (!loaded.findings.empty()) {
         std::string message = "the policies are not applied:";
-        for (const auto& finding : loaded.findings)
+        for (const auto& finding : loaded.findings) {
             message += "\n  " + finding.to_string();
+        }
         throw std::invalid_argument(message);
     }
     LabPolicy result;
@@ -207,16 +221,19 @@ LabPolicy compile_lab_policy(const lab::Topology& topology, const std::vector<fs
 
     const lab::Identities identities(topology);
     std::vector<std::uint32_t> identity_of;
-    for (const auto& pod : identities.pods())
+    for (const auto& pod : identities.pods()) {
         identity_of.push_back(pod.identity);
+    }
     std::map<std::string, std::uint32_t> numbers;
     const auto number = [&](const std::vector<policy::RuleRef>& rules) -> std::uint32_t {
-        if (rules.empty())
+        if (rules.empty()) {
             return 0;
+        }
         const auto [at, added] =
             numbers.emplace(rules.front().policy, static_cast<std::uint32_t>(numbers.size() + 1));
-        if (added)
+        if (added) {
             result.rules[at->second] = policy_ref(rules.front().policy);
+        }
         return at->second;
     };
     // One entry per map key: a deny wins, and one allow without L7 rules lets every request by.
@@ -237,8 +254,9 @@ LabPolicy compile_lab_policy(const lab::Topology& topology, const std::vector<fs
             const auto lab_direction = direction == policy::Direction::ingress
                                            ? lab::Direction::ingress
                                            : lab::Direction::egress;
-            if (side.default_deny)
+            if (side.default_deny) {
                 result.enforced.default_deny.insert({identity_of[i], lab_direction});
+            }
             for (const auto& entry : policy::map_entries(side)) {
                 const int last = std::max(entry.port, entry.end_port);
                 if (last - entry.port >= kMaxPortRange) {
@@ -257,8 +275,9 @@ LabPolicy compile_lab_policy(const lab::Topology& topology, const std::vector<fs
             }
         }
     }
-    for (const auto& [key, entry] : entries)
+    for (const auto& [key, entry] : entries) {
         result.enforced.entries.push_back(entry);
+    }
     return result;
 }
 
@@ -280,10 +299,12 @@ void apply_lab_policy(const lab::Topology& topology, const std::vector<fs::path>
     reload_collector(topology.lab_name(), out);
 
     std::size_t ingress = 0, egress = 0, l7 = 0;
-    for (const auto& [identity, direction] : compiled.enforced.default_deny)
+    for (const auto& [identity, direction] : compiled.enforced.default_deny) {
         ++(direction == lab::Direction::ingress ? ingress : egress);
-    for (const auto& entry : compiled.enforced.entries)
+    }
+    for (const auto& entry : compiled.enforced.entries) {
         l7 += entry.l7 ? 1 : 0;
+    }
     out << fmt::format(
         "lab {}: applied {} policies from {} files: {} pods default-deny on ingress, {} on "
         "egress, {} entries in every node's policy map ({} with L7 rules, audited not enforced)\n",
@@ -295,12 +316,14 @@ void remove_lab_policy(const lab::Topology& topology, const std::vector<fs::path
                        std::ostream& out) {
     if (!files.empty()) {
         std::set<std::string> removed;
-        for (const auto& file : files)
+        for (const auto& file : files) {
             removed.insert(read_file(file));
+        }
         std::vector<fs::path> kept;
         for (const auto& file : applied_files(topology.lab_name())) {
-            if (!removed.contains(read_file(file)))
+            if (!removed.contains(read_file(file))) {
                 kept.push_back(file);
+            }
         }
         if (!kept.empty()) {
             // Copies of the kept files outlive the policy directory that apply rewrites.
@@ -326,8 +349,9 @@ void remove_lab_policy(const lab::Topology& topology, const std::vector<fs::path
 AppliedPolicy load_applied_policy(const lab::Topology& topology) {
     AppliedPolicy applied;
     applied.files = applied_files(topology.lab_name());
-    if (applied.files.empty())
+    if (applied.files.empty()) {
         return applied;
+    }
     auto compiled = compile_lab_policy(topology, applied.files);
     applied.rules = std::move(compiled.rules);
     applied.audit =

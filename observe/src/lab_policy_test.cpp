@@ -18,8 +18,9 @@ namespace fs = std::filesystem;
 
 std::vector<fs::path> shipped_policies(const lab::Topology& topology) {
     std::vector<fs::path> files;
-    for (const auto& cluster : topology.clusters())
+    for (const auto& cluster : topology.clusters()) {
         files.push_back(fs::path(CALCMESH_RENDERED_DIR) / "policies" / (cluster.name + ".yaml"));
+    }
     return files;
 }
 

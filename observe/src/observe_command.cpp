@@ -46,13 +46,15 @@ void add_lab_name(CLI::App* command, ObserveOptions& options) {
 }
 
 int print_flows(ObserveOptions& options) {
-    for (const auto& verdict : options.verdicts)
+    for (const auto& verdict : options.verdicts) {
         options.filter.verdict.push_back(observe::parse_verdict(verdict));
+    }
     options.filter.validate();
     nlohmann::json request = {{"filter", observe::to_json(options.filter)},
                               {"follow", options.follow}};
-    if (options.last_option->count() > 0)
+    if (options.last_option->count() > 0) {
         request["last"] = options.last;
+    }
     const bool json = options.output == "json";
     observe::ask_collector(options.lab, {{"flows", request}}, [&](const nlohmann::json& line) {
         if (json) {
@@ -72,14 +74,18 @@ int print_flows(ObserveOptions& options) {
 std::string edge_line(const observe::MapEdge& edge) {
     std::string line =
         fmt::format("{} -> {}  {} :{}", edge.from, edge.to, edge.protocol, edge.port);
-    if (edge.requests > 0)
+    if (edge.requests > 0) {
         line += fmt::format("  requests={}", edge.requests);
-    if (edge.connections > 0)
+    }
+    if (edge.connections > 0) {
         line += fmt::format("  connections={}", edge.connections);
-    if (edge.audited > 0)
+    }
+    if (edge.audited > 0) {
         line += fmt::format("  AUDIT={}", edge.audited);
-    if (edge.dropped > 0)
+    }
+    if (edge.dropped > 0) {
         line += fmt::format("  DROPPED={}", edge.dropped);
+    }
     return line;
 }
 
@@ -91,14 +97,16 @@ int write_map(const ObserveOptions& options) {
         const auto path = fmt::format("{}.{}", options.map_prefix, format);
         std::ofstream file(path, std::ios::binary);
         file << observe::render_dot(dot, format);
-        if (!file)
+        if (!file) {
             throw std::runtime_error("cannot write " + path);
+        }
     }
     const auto edges = map.edges();
     std::cout << fmt::format("wrote {0}.svg and {0}.png: {1} services, {2} edges\n",
                              options.map_prefix, map.services().size(), edges.size());
-    for (const auto& edge : edges)
+    for (const auto& edge : edges) {
         std::cout << "  " << edge_line(edge) << '\n';
+    }
     return 0;
 }
 
@@ -167,10 +175,12 @@ void add_observe_commands(CLI::App& app, CLI::App& lab) {
         app, "observe",
         "Show the lab's flows like `hubble observe` (needs root); `map` draws the service map",
         [options]() -> int {
-            if (options->map_command->parsed())
+            if (options->map_command->parsed()) {
                 return write_map(*options);
-            if (options->status_command->parsed())
+            }
+            if (options->status_command->parsed()) {
                 return print_status(*options);
+            }
             if (options->collector_command->parsed()) {
                 options->collector.lab = options->lab;
                 return observe::run_collector(options->collector);

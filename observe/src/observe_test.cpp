@@ -44,8 +44,9 @@ CommandResult run(std::vector<std::string> argv) {
 class ObserveLab : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        if (geteuid() != 0)
+        if (geteuid() != 0) {
             return;
+        }
         name_ = "ct" + std::to_string(getpid()) + "o";
         std::ostringstream log;
         lab::lab_up({name_, Datapath::ebpf, true, true}, log);
@@ -59,16 +60,18 @@ class ObserveLab : public ::testing::Test {
     }
 
     static void TearDownTestSuite() {
-        if (name_.empty())
+        if (name_.empty()) {
             return;
+        }
         perf_servers_.clear();
         std::ostringstream log;
         lab::lab_down(name_, log);
     }
 
     void SetUp() override {
-        if (geteuid() != 0)
+        if (geteuid() != 0) {
             GTEST_SKIP() << "the lab needs root";
+        }
         ASSERT_TRUE(up_) << "lab setup failed";
     }
 
@@ -112,8 +115,9 @@ class ObserveLab : public ::testing::Test {
         args.insert(args.end(), {"-o", "json", "--last", "100000"});
         std::vector<nlohmann::json> lines;
         std::istringstream output(observe(args));
-        for (std::string line; std::getline(output, line);)
+        for (std::string line; std::getline(output, line);) {
             lines.push_back(nlohmann::json::parse(line));
+        }
         return lines;
     }
 
@@ -173,8 +177,9 @@ class ObserveLab : public ::testing::Test {
         const auto inventory = lab_inventory(topology());
         const auto cluster_of = [&](const std::string& name) {
             for (const auto& endpoint : inventory) {
-                if (endpoint.name == name)
+                if (endpoint.name == name) {
                     return endpoint.cluster;
+                }
             }
             return std::string("world");
         };
@@ -186,13 +191,15 @@ class ObserveLab : public ::testing::Test {
             });
         };
         std::vector<std::string> sources = {"world"};
-        for (const auto& endpoint : inventory)
+        for (const auto& endpoint : inventory) {
             sources.push_back(endpoint.name);
+        }
         std::vector<Probe> probes;
         for (const auto& from : sources) {
             for (const auto& to : inventory) {
-                if (to.name == from || to.ports.empty())
+                if (to.name == from || to.ports.empty()) {
                     continue;
+                }
                 const auto& port = to.ports.front();
                 const bool intended = std::any_of(flows.begin(), flows.end(), [&](const auto& f) {
                     return f.protocol == policy::Protocol::tcp &&
@@ -226,8 +233,9 @@ class ObserveLab : public ::testing::Test {
         for (auto& [from, run] : runs) {
             std::istringstream output(run.get().output);
             std::string to, result;
-            while (output >> to >> result)
+            while (output >> to >> result) {
                 connected[from + " -> " + to] = result == "ok";
+            }
         }
         return connected;
     }
@@ -260,8 +268,9 @@ TEST_F(ObserveLab, CrossClusterJobsShowWithTheirClusters) {
     bool request = false, response = false;
     for (const auto& line : flows({"--from-pod", "job-submitter", "--protocol", "http"})) {
         const auto& flow = line.at("flow");
-        if (flow.at("destination").value("pod_name", "") != "addition-worker")
+        if (flow.at("destination").value("pod_name", "") != "addition-worker") {
             continue;
+        }
         EXPECT_EQ(flow.at("source").at("cluster_name"), "c1-client");
         EXPECT_EQ(flow.at("destination").at("cluster_name"), "c3a-workers");
         EXPECT_EQ(flow.at("Type"), "L7");
@@ -309,8 +318,9 @@ TEST_F(ObserveLab, CrossClusterJobsShowWithTheirClusters) {
 
 TEST_F(ObserveLab, ServiceMapHasEveryServiceAndEdgeOfJobs) {
     for (const char* operation : {"addition", "subtraction", "multiplication", "division"}) {
-        for (const char* mechanism : {"http", "kafka"})
+        for (const char* mechanism : {"http", "kafka"}) {
             ASSERT_TRUE(submit(operation, mechanism).contains("result")) << operation;
+        }
     }
     ASSERT_EQ(http_get("client", "http://help-page:8081/"), 200);
     std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -334,19 +344,23 @@ TEST_F(ObserveLab, ServiceMapHasEveryServiceAndEdgeOfJobs) {
         expected.push_back(to + " -> c1-client/log-collector  http :8082");
     }
     expected.push_back("c1-client/job-submitter -> c2-kafka/kafka  kafka :9092");
-    for (const auto& edge : expected)
+    for (const auto& edge : expected) {
         EXPECT_NE(output.find(edge), std::string::npos) << edge << "\n" << output;
+    }
 
     std::ifstream svg_file(dir / "map.svg");
     std::string svg((std::istreambuf_iterator<char>(svg_file)), {});
     // Graphviz writes '-' in SVG text as a character reference.
-    for (auto at = svg.find("&#45;"); at != std::string::npos; at = svg.find("&#45;", at))
+    for (auto at = svg.find("&#45;"); at != std::string::npos; at = svg.find("&#45;", at)) {
         svg.replace(at, 5, "-");
+    }
     const lab::Identities identities(topology());
-    for (const auto& pod : identities.pods())
+    for (const auto& pod : identities.pods()) {
         EXPECT_NE(svg.find(pod.pod), std::string::npos) << pod.pod;
-    for (const char* cluster : {"c1-client", "c2-kafka", "c3a-workers", "c3b-workers"})
+    }
+    for (const char* cluster : {"c1-client", "c2-kafka", "c3a-workers", "c3b-workers"}) {
         EXPECT_NE(svg.find(cluster), std::string::npos) << cluster;
+    }
     std::ifstream png(dir / "map.png", std::ios::binary);
     char signature[4] = {};
     png.read(signature, sizeof(signature));
@@ -414,8 +428,9 @@ TEST_F(ObserveLab, RingBufferOverflowIsReported) {
         }
     }
     std::uint64_t counted = 0;
-    for (const auto& node : topology().nodes())
+    for (const auto& node : topology().nodes()) {
         counted += lab::read_flow_counters(lab::node_pin_dir(topology(), node))[FLOW_LOST];
+    }
     EXPECT_GT(counted, 0u);
     EXPECT_EQ(reported, counted);
     EXPECT_NE(observe({"--last", "100000"}).find("EVENTS LOST: PERF_EVENT_RING_BUFFER"),
@@ -442,8 +457,9 @@ TEST_F(ObserveLab, LivePageShowsTheMapInChromium) {
         std::ifstream log(dir / "serve.log");
         std::string word;
         while (log >> word) {
-            if (word.rfind("http://", 0) == 0)
+            if (word.rfind("http://", 0) == 0) {
                 url = word;
+            }
         }
     }
     ASSERT_FALSE(url.empty()) << "observe --serve did not start";
@@ -464,10 +480,12 @@ TEST_F(ObserveLab, LivePageShowsTheMapInChromium) {
     // The page's script fetched the map and the flows and put them in the document.
     EXPECT_NE(dom.output.find("<svg"), std::string::npos);
     const lab::Identities identities(topology());
-    for (const auto& pod : identities.pods())
+    for (const auto& pod : identities.pods()) {
         EXPECT_NE(dom.output.find(pod.pod), std::string::npos) << pod.pod;
-    for (const auto& cluster : topology().clusters())
+    }
+    for (const auto& cluster : topology().clusters()) {
         EXPECT_NE(dom.output.find(cluster.name), std::string::npos) << cluster.name;
+    }
     EXPECT_NE(dom.output.find("flows seen"), std::string::npos);
     EXPECT_NE(dom.output.find("FORWARDED"), std::string::npos);
     auto shot = chromium;
@@ -485,12 +503,14 @@ TEST_F(ObserveLab, ShippedPoliciesEnforceTheIntendedMatrix) {
     apply_shipped_policies();
     const auto probes = intended_probes();
     std::vector<std::string> files;
-    for (const auto& file : shipped_policies())
+    for (const auto& file : shipped_policies()) {
         files.push_back(file);
+    }
     const auto compiled = compile_lab_policy(topology(), {files.begin(), files.end()});
     std::map<std::string, std::size_t> index;
-    for (std::size_t i = 0; i < compiled.inventory.size(); ++i)
+    for (std::size_t i = 0; i < compiled.inventory.size(); ++i) {
         index[compiled.inventory[i].name] = i;
+    }
     const auto connected = connect_all(probes);
     int allowed = 0, denied = 0;
     for (const auto& probe : probes) {
@@ -512,18 +532,21 @@ TEST_F(ObserveLab, ShippedPoliciesEnforceTheIntendedMatrix) {
 
     const lab::Identities identities(topology());
     std::map<std::string, std::string> cluster_of = {{"", ""}};
-    for (const auto& pod : identities.pods())
+    for (const auto& pod : identities.pods()) {
         cluster_of[pod.pod] = pod.cluster;
+    }
     std::set<std::string> dropped;
     for (const auto& line : flows({"--verdict", "DROPPED"})) {
-        if (!line.contains("flow"))
+        if (!line.contains("flow")) {
             continue;
+        }
         const auto& flow = line.at("flow");
         const auto reason = flow.at("drop_reason_desc").get<std::string>();
         // Other drops (such as FIB_LOOKUP_FAILED for addresses outside the lab) are no concern.
         if ((reason != "POLICY_DENIED" && reason != "POLICY_DENY") ||
-            !flow.at("l4").contains("TCP"))
+            !flow.at("l4").contains("TCP")) {
             continue;
+        }
         const auto source = flow.at("source").value("pod_name", "");
         const auto destination = flow.at("destination").value("pod_name", "");
         EXPECT_EQ(flow.at("source").value("cluster_name", ""), cluster_of.at(source));
@@ -541,8 +564,9 @@ TEST_F(ObserveLab, ShippedPoliciesEnforceTheIntendedMatrix) {
     EXPECT_NE(compact.find("L3_L4 Policy denied DROPPED"), std::string::npos) << compact;
 
     // What the system needs still works, across clusters, by HTTP and by Kafka.
-    for (const char* mechanism : {"http", "kafka"})
+    for (const char* mechanism : {"http", "kafka"}) {
         EXPECT_EQ(submit("multiplication", mechanism).value("result", -1), 48) << mechanism;
+    }
 }
 
 // L7 rules are not enforced (no proxy): every request of the matrix reaches the service, and
@@ -552,8 +576,9 @@ TEST_F(ObserveLab, L7RulesAreAuditedAsTheMatrixSays) {
     const auto inventory = lab_inventory(topology());
     const auto port_of = [&](const std::string& pod) {
         for (const auto& endpoint : inventory) {
-            if (endpoint.name == pod)
+            if (endpoint.name == pod) {
                 return endpoint.ports.front().port;
+            }
         }
         return 0;
     };
@@ -567,8 +592,9 @@ TEST_F(ObserveLab, L7RulesAreAuditedAsTheMatrixSays) {
         const auto& to = flow.to.front();
         // Requests between parties the lab has (not the nodes' probes, not the platform's
         // pods), over HTTP: the Kafka L7 rules are optional and not in the shipped files.
-        if ((from != "world" && port_of(from) == 0) || port_of(to) == 0 || to == "kafka")
+        if ((from != "world" && port_of(from) == 0) || port_of(to) == 0 || to == "kafka") {
             continue;
+        }
         for (const auto& [requests, verdict] :
              {std::pair{&flow.allow, "FORWARDED"}, std::pair{&flow.deny, "AUDIT"}}) {
             for (const auto& request : *requests) {
@@ -590,16 +616,18 @@ TEST_F(ObserveLab, L7RulesAreAuditedAsTheMatrixSays) {
         SCOPED_TRACE(fmt::format("{} -> {}: {} {}", one.from, one.to, one.method, one.path));
         int found = 0;
         for (const auto& line : observed) {
-            if (!line.contains("flow"))
+            if (!line.contains("flow")) {
                 continue;
+            }
             const auto& flow = line.at("flow");
             const auto& http = flow.at("l7").at("http");
             const auto url = http.value("url", "");
             if (flow.at("l7").at("type") != "REQUEST" || http.value("method", "") != one.method ||
                 flow.at("destination").value("pod_name", "") != one.to ||
                 flow.at("source").value("pod_name", "world") != one.from ||
-                !url.ends_with(fmt::format(":{}{}", port_of(one.to), one.path)))
+                !url.ends_with(fmt::format(":{}{}", port_of(one.to), one.path))) {
                 continue;
+            }
             ++found;
             EXPECT_EQ(flow.at("verdict"), one.verdict);
         }
@@ -625,8 +653,9 @@ TEST_F(ObserveLab, KafkaL7RulesAreAudited) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     std::map<std::string, std::set<std::string>> verdicts;
     for (const auto& line : flows({"--protocol", "kafka", "--from-pod", "addition-worker"})) {
-        if (!line.contains("flow"))
+        if (!line.contains("flow")) {
             continue;
+        }
         const auto& flow = line.at("flow");
         const auto& kafka = flow.at("l7").at("kafka");
         verdicts[kafka.value("api_key", "") + " " + kafka.value("topic", "")].insert(
@@ -663,9 +692,10 @@ TEST_F(ObserveLab, BadPolicyChangesNothingAndRemoveRestoresConnectivity) {
     ASSERT_EQ(removed.exit_code, 0) << removed.errors;
     const auto probes = intended_probes();
     const auto connected = connect_all(probes);
-    for (const auto& probe : probes)
+    for (const auto& probe : probes) {
         EXPECT_TRUE(connected.at(probe.from + " -> " + probe.to))
             << probe.from << " -> " << probe.to;
+    }
     EXPECT_EQ(policy_maps().find("\"key\""), std::string::npos) << "policy maps not empty";
 }
 

@@ -43,8 +43,9 @@ std::string type(const Flow& flow) {
         return fmt::format("L7 {}-{}", flow.http ? "http" : "kafka",
                            flow.l7_response ? "response" : "request");
     }
-    if (flow.verdict == Verdict::dropped)
+    if (flow.verdict == Verdict::dropped) {
         return "L3_L4 " + drop_reason_text(flow.drop_reason);
+    }
     return flow.event_sub_type == 3 ? "L3_L4 to-stack" : "L3_L4 to-endpoint";
 }
 

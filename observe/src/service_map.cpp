@@ -19,8 +19,9 @@ constexpr const char* kEdgeColor = "#455a64";
 std::string quote(const std::string& text) {
     std::string quoted = "\"";
     for (const char c : text) {
-        if (c == '"' || c == '\\')
+        if (c == '"' || c == '\\') {
             quoted += '\\';
+        }
         quoted += c;
     }
     return quoted + "\"";
@@ -37,10 +38,12 @@ std::string top(const std::map<std::string, std::uint64_t>& counts, std::size_t 
     std::stable_sort(sorted.begin(), sorted.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
     std::string text;
-    for (std::size_t i = 0; i < sorted.size() && i < limit; ++i)
+    for (std::size_t i = 0; i < sorted.size() && i < limit; ++i) {
         text += fmt::format("\\n{} ×{}", sorted[i].first, sorted[i].second);
-    if (sorted.size() > limit)
+    }
+    if (sorted.size() > limit) {
         text += fmt::format("\\n… {} more", sorted.size() - limit);
+    }
     return text;
 }
 
@@ -55,8 +58,9 @@ std::string count(std::uint64_t n, const char* noun) {
 
 bool opens_connection(const Flow& flow) {
     constexpr std::uint8_t kSyn = 0x02, kAck = 0x10;
-    if (flow.protocol == 6)
+    if (flow.protocol == 6) {
         return (flow.tcp_flags & (kSyn | kAck)) == kSyn;
+    }
     return true;
 }
 
@@ -110,14 +114,17 @@ void ServiceMap::add(const Flow& flow) {
         ++counts.dropped;
         ++counts.drop_reasons[drop_reason_text(flow.drop_reason)];
     } else if (flow.l7 && flow.l7_response) {
-        if (flow.http)
+        if (flow.http) {
             ++counts.statuses[flow.http->code];
+        }
     } else if (flow.l7) {
         ++counts.requests;
-        if (flow.verdict == Verdict::audit)
+        if (flow.verdict == Verdict::audit) {
             ++counts.audited;
-        if (flow.http)
+        }
+        if (flow.http) {
             ++counts.calls[flow.http->method + " " + flow.http_path()];
+        }
         if (flow.kafka) {
             const auto& kafka = *flow.kafka;
             ++counts.calls[kafka.topic.empty() ? kafka.api_key : kafka.api_key + " " + kafka.topic];
@@ -132,8 +139,9 @@ void ServiceMap::add(const Flow& flow) {
 std::vector<MapEdge> ServiceMap::edges() const {
     std::vector<MapEdge> result;
     for (const auto& [key, edge] : edges_) {
-        if (edge.connections + edge.requests + edge.dropped > 0)
+        if (edge.connections + edge.requests + edge.dropped > 0) {
             result.push_back(edge);
+        }
     }
     return result;
 }
@@ -149,8 +157,9 @@ nlohmann::json ServiceMap::to_json() const {
     nlohmann::json edges = nlohmann::json::array();
     for (const auto& edge : this->edges()) {
         nlohmann::json statuses = nlohmann::json::object();
-        for (const auto& [code, count] : edge.statuses)
+        for (const auto& [code, count] : edge.statuses) {
             statuses[std::to_string(code)] = count;
+        }
         edges.push_back({{"from", edge.from},
                          {"to", edge.to},
                          {"port", edge.port},
@@ -164,8 +173,9 @@ nlohmann::json ServiceMap::to_json() const {
                          {"statuses", statuses}});
     }
     nlohmann::json ports = nlohmann::json::object();
-    for (const auto& [port, protocol] : l7_ports_)
+    for (const auto& [port, protocol] : l7_ports_) {
         ports[std::to_string(port)] = protocol;
+    }
     return {{"services", services}, {"edges", edges}, {"l7_ports", ports}};
 }
 
@@ -177,8 +187,9 @@ ServiceMap ServiceMap::from_json(const nlohmann::json& json) {
     }
     std::map<std::uint16_t, std::string> ports;
     const auto l7_ports = json.value("l7_ports", nlohmann::json::object());
-    for (const auto& [port, protocol] : l7_ports.items())
+    for (const auto& [port, protocol] : l7_ports.items()) {
         ports[static_cast<std::uint16_t>(std::stoi(port))] = protocol.get<std::string>();
+    }
     ServiceMap map(std::move(services), std::move(ports));
     for (const auto& e : json.at("edges")) {
         auto& edge = map.edge(e.at("from"), e.at("to"), e.at("port"), e.at("protocol"));
@@ -189,8 +200,9 @@ ServiceMap ServiceMap::from_json(const nlohmann::json& json) {
         edge.drop_reasons = e.value("drop_reasons", std::map<std::string, std::uint64_t>{});
         edge.calls = e.value("calls", std::map<std::string, std::uint64_t>{});
         const auto statuses = e.value("statuses", nlohmann::json::object());
-        for (const auto& [code, count] : statuses.items())
+        for (const auto& [code, count] : statuses.items()) {
             edge.statuses[static_cast<unsigned>(std::stoi(code))] = count.get<std::uint64_t>();
+        }
     }
     return map;
 }
@@ -205,8 +217,9 @@ std::string ServiceMap::to_dot(const std::string& title) const {
         "  edge [fontname=\"Helvetica\", fontsize=9, color=\"{}\", fontcolor=\"#263238\"];\n",
         quote(title), kEdgeColor);
     std::map<std::string, std::vector<const MapService*>> by_cluster;
-    for (const auto& service : services_)
+    for (const auto& service : services_) {
         by_cluster[service.cluster].push_back(&service);
+    }
     for (const auto& [cluster, services] : by_cluster) {
         const auto indent = cluster.empty() ? "  " : "    ";
         if (!cluster.empty()) {
@@ -224,20 +237,24 @@ std::string ServiceMap::to_dot(const std::string& title) const {
             dot +=
                 fmt::format("{}{} [label=\"{}\"{}];\n", indent, quote(service->id), label, shape);
         }
-        if (!cluster.empty())
+        if (!cluster.empty()) {
             dot += "  }\n";
+        }
     }
     for (const auto& edge : edges()) {
         const auto head = fmt::format("{} :{}", upper(edge.protocol), edge.port);
         if (edge.connections + edge.requests > 0) {
             std::string label = head;
-            if (edge.requests > 0)
+            if (edge.requests > 0) {
                 label += "\\n" + count(edge.requests, "request") + top(edge.calls, 3);
-            if (edge.connections > 0)
+            }
+            if (edge.connections > 0) {
                 label += "\\n" + count(edge.connections, "connection");
+            }
             for (const auto& [code, count] : edge.statuses) {
-                if (code >= 400)
+                if (code >= 400) {
                     label += fmt::format("\\nHTTP {} ×{}", code, count);
+                }
             }
             std::string style;
             if (edge.audited > 0) {
@@ -250,8 +267,9 @@ std::string ServiceMap::to_dot(const std::string& title) const {
         }
         if (edge.dropped > 0) {
             std::string label = fmt::format("{}\\n{} DROPPED", head, edge.dropped);
-            for (const auto& [reason, count] : edge.drop_reasons)
+            for (const auto& [reason, count] : edge.drop_reasons) {
                 label += fmt::format("\\n{} ×{}", reason, count);
+            }
             dot += fmt::format(
                 "  {} -> {} [label=\"{}\", color=\"{}\", fontcolor=\"{}\", style=dashed, "
                 "penwidth=1.6];\n",

@@ -31,8 +31,9 @@ void FlowStore::add(LostEvents lost) {
 
 void FlowStore::push(Event event) {
     entries_.push_back({next_++, std::move(event)});
-    if (entries_.size() > capacity_)
+    if (entries_.size() > capacity_) {
         entries_.pop_front();
+    }
     added_.notify_all();
 }
 
@@ -41,8 +42,9 @@ std::pair<std::vector<FlowStore::Entry>, std::uint64_t> FlowStore::last(const Fl
     std::lock_guard lock(mutex_);
     std::vector<Entry> result;
     for (auto it = entries_.rbegin(); it != entries_.rend() && result.size() < count; ++it) {
-        if (matches(filter, it->event))
+        if (matches(filter, it->event)) {
             result.push_back(*it);
+        }
     }
     std::reverse(result.begin(), result.end());
     return {std::move(result), next_};
@@ -58,8 +60,9 @@ FlowStore::Batch FlowStore::after(std::uint64_t from, const FlowFilter& filter,
     batch.missed = oldest > from ? oldest - from : 0;
     // Sequence numbers are contiguous, so the first entry to send is found by subtraction.
     for (auto i = from > oldest ? from - oldest : 0; i < entries_.size(); ++i) {
-        if (matches(filter, entries_[i].event))
+        if (matches(filter, entries_[i].event)) {
             batch.entries.push_back(entries_[i]);
+        }
     }
     return batch;
 }
