@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace calcmesh {
 namespace {
 
@@ -111,6 +113,27 @@ TEST(LogRecord, LineIsTheCompactJsonOfTheRecord) {
             << "a record read back is written the same, the error's field included";
         EXPECT_EQ(log_record_from_json(nlohmann::json::parse(line)).value().identity.node,
                   "é\x01\n");
+    }
+}
+
+TEST(LogRecord, AllowsExactlyTheMembersItsLinesHold) {
+    LogRecord record;
+    record.record_id = "r-3";
+    record.input = {"job-6", Operation::division, 7, 2};
+    record.identity = {"division_worker", "w", "local", "n"};
+    std::set<std::string> written;
+    for (const auto& outcome : {Result<Outcome>(Outcome{3, 1}),
+                                Result<Outcome>(fail(ErrorCode::overflow, "too big", "a"))}) {
+        record.outcome = outcome;
+        const auto line = nlohmann::json::parse(log_line(record));
+        for (const auto& [name, value] : line.items()) {
+            EXPECT_TRUE(is_log_record_member(name)) << name;
+            written.insert(name);
+        }
+    }
+    EXPECT_EQ(written.size(), 15u) << "every member, the result's and the error's";
+    for (const auto* other : {"extra", "reply_to", "status", "worker_cluster", ""}) {
+        EXPECT_FALSE(is_log_record_member(other)) << other;
     }
 }
 

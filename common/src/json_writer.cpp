@@ -49,14 +49,10 @@ std::string& JsonObjectWriter::key(std::string_view name) {
     return out_;
 }
 
-void JsonObjectWriter::add(std::string_view name, std::string_view value) {
-    append_json_string(key(name), value);
-}
-
-void JsonObjectWriter::add(std::string_view name, std::int64_t value) {
+void append_json_integer(std::string& out, std::int64_t value) {
     std::array<char, 24> digits{};
     const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
-    key(name).append(digits.data(), end);
+    out.append(digits.data(), end);
 }
 
 }  // namespace calcmesh

@@ -54,6 +54,46 @@ class LogEvents : public RdKafka::EventCb {
     std::atomic<bool>* reachable_;
 };
 
+/// Owns a handle of librdkafka's C API, released with its `destroy` function.
+template <auto destroy>
+struct Destroy {
+    void operator()(auto* handle) const { destroy(handle); }
+};
+template <class Handle, auto destroy>
+using CHandle = std::unique_ptr<Handle, Destroy<destroy>>;
+
+using ConfHandle = CHandle<rd_kafka_conf_t, rd_kafka_conf_destroy>;
+using ClientHandle = CHandle<rd_kafka_t, rd_kafka_destroy>;
+using NewTopicHandle = CHandle<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy>;
+using AdminOptionsHandle = CHandle<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
+using QueueHandle = CHandle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
+using EventHandle = CHandle<rd_kafka_event_t, rd_kafka_event_destroy>;
+
+/// Partitions as librdkafka's C++ API takes them, owned: destroyed on every path out.
+class TopicPartitions {
+  public:
+    TopicPartitions() = default;
+    TopicPartitions(const TopicPartitions&) = delete;
+    TopicPartitions& operator=(const TopicPartitions&) = delete;
+    ~TopicPartitions() { RdKafka::TopicPartition::destroy(list_); }
+
+    void add(const std::string& topic, std::int32_t partition, std::int64_t offset) {
+        list_.push_back(RdKafka::TopicPartition::create(topic, partition, offset));
+    }
+    std::vector<RdKafka::TopicPartition*>& list() { return list_; }
+
+  private:
+    std::vector<RdKafka::TopicPartition*> list_;
+};
+
+/// True if the broker answers a metadata request of `client` within `timeout_ms`.
+bool metadata_answers(RdKafka::Handle& client, int timeout_ms) {
+    RdKafka::Metadata* raw = nullptr;
+    const auto code = client.metadata(true, nullptr, &raw, timeout_ms);
+    const std::unique_ptr<RdKafka::Metadata> metadata(raw);
+    return code == RdKafka::ERR_NO_ERROR;
+}
+
 }  // namespace
 
 void KafkaConfig::add_to(ConfigParser& parser) {
@@ -75,72 +115,68 @@ bool broker_answers(const std::string& bootstrap_servers, std::chrono::milliseco
     if (!client) {
         return false;
     }
-    RdKafka::Metadata* metadata = nullptr;
-    const auto code = client->metadata(true, nullptr, &metadata, static_cast<int>(timeout.count()));
-    delete metadata;
-    return code == RdKafka::ERR_NO_ERROR;
+    return metadata_answers(*client, static_cast<int>(timeout.count()));
 }
 
 Result<void> create_topics(const std::string& bootstrap_servers,
                            const std::vector<std::string>& topics, int partitions,
                            std::chrono::milliseconds timeout) {
     char error[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_servers.c_str(), error,
+    ConfHandle conf(rd_kafka_conf_new());
+    if (rd_kafka_conf_set(conf.get(), "bootstrap.servers", bootstrap_servers.c_str(), error,
                           sizeof error) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
         return fail(ErrorCode::broker_unavailable, std::string("bootstrap servers: ") + error);
     }
-    rd_kafka_t* client = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+    // rd_kafka_new takes the configuration only when it succeeds.
+    const ClientHandle client(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof error));
     if (!client) {
         return fail(ErrorCode::broker_unavailable, std::string("kafka client: ") + error);
     }
-    std::vector<rd_kafka_NewTopic_t*> requests;
+    static_cast<void>(conf.release());
+    std::vector<NewTopicHandle> requests;
+    std::vector<rd_kafka_NewTopic_t*> request_list;
     for (const auto& topic : topics) {
-        requests.push_back(
+        requests.emplace_back(
             rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, error, sizeof error));
+        if (!requests.back()) {
+            return fail(ErrorCode::broker_unavailable,
+                        "cannot create topic " + topic + ": " + error);
+        }
+        request_list.push_back(requests.back().get());
     }
-    rd_kafka_AdminOptions_t* options =
-        rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    rd_kafka_AdminOptions_set_operation_timeout(options, static_cast<int>(timeout.count()), error,
-                                                sizeof error);
-    rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), error,
-                                              sizeof error);
-    rd_kafka_queue_t* queue = rd_kafka_queue_new(client);
-    rd_kafka_CreateTopics(client, requests.data(), requests.size(), options, queue);
+    const AdminOptionsHandle options(
+        rd_kafka_AdminOptions_new(client.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS));
+    rd_kafka_AdminOptions_set_operation_timeout(options.get(), static_cast<int>(timeout.count()),
+                                                error, sizeof error);
+    rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()),
+                                              error, sizeof error);
+    const QueueHandle queue(rd_kafka_queue_new(client.get()));
+    rd_kafka_CreateTopics(client.get(), request_list.data(), request_list.size(), options.get(),
+                          queue.get());
 
-    Result<void> outcome = boost::outcome_v2::success();
-    rd_kafka_event_t* event = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 1000);
+    const EventHandle event(
+        rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
     if (!event) {
-        outcome = fail(ErrorCode::broker_unavailable, "no answer from Kafka to CreateTopics");
-    } else if (rd_kafka_event_error(event)) {
-        outcome = fail(ErrorCode::broker_unavailable,
-                       std::string("CreateTopics failed: ") + rd_kafka_event_error_string(event));
-    } else {
-        std::size_t count = 0;
-        const auto** results =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count);
-        for (std::size_t i = 0; i < count; ++i) {
-            const auto code = rd_kafka_topic_result_error(results[i]);
-            if (code != RD_KAFKA_RESP_ERR_NO_ERROR &&
-                code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-                const char* message = rd_kafka_topic_result_error_string(results[i]);
-                outcome = fail(ErrorCode::broker_unavailable,
-                               std::string("cannot create topic ") +
-                                   rd_kafka_topic_result_name(results[i]) + ": " +
-                                   (message ? message : rd_kafka_err2str(code)));
-                break;
-            }
+        return fail(ErrorCode::broker_unavailable, "no answer from Kafka to CreateTopics");
+    }
+    if (rd_kafka_event_error(event.get())) {
+        return fail(ErrorCode::broker_unavailable, std::string("CreateTopics failed: ") +
+                                                       rd_kafka_event_error_string(event.get()));
+    }
+    std::size_t count = 0;
+    const auto** results = rd_kafka_CreateTopics_result_topics(
+        rd_kafka_event_CreateTopics_result(event.get()), &count);
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto code = rd_kafka_topic_result_error(results[i]);
+        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            const char* message = rd_kafka_topic_result_error_string(results[i]);
+            return fail(ErrorCode::broker_unavailable,
+                        std::string("cannot create topic ") +
+                            rd_kafka_topic_result_name(results[i]) + ": " +
+                            (message ? message : rd_kafka_err2str(code)));
         }
     }
-    if (event) {
-        rd_kafka_event_destroy(event);
-    }
-    rd_kafka_queue_destroy(queue);
-    rd_kafka_AdminOptions_destroy(options);
-    rd_kafka_NewTopic_destroy_array(requests.data(), requests.size());
-    rd_kafka_destroy(client);
-    return outcome;
+    return boost::outcome_v2::success();
 }
 
 // ---- KafkaProducer ---------------------------------------------------------------------------
@@ -220,10 +256,7 @@ void KafkaProducer::run() {
         const auto now = std::chrono::steady_clock::now();
         if (now - last_probe >= std::chrono::seconds(1)) {
             last_probe = now;
-            RdKafka::Metadata* metadata = nullptr;
-            const auto code = producer_->metadata(true, nullptr, &metadata, 500);
-            delete metadata;
-            reachable_ = code == RdKafka::ERR_NO_ERROR;
+            reachable_ = metadata_answers(*producer_, 500);
             probed_ = true;
         }
     }
@@ -333,18 +366,20 @@ KafkaConsumer::~KafkaConsumer() {
 }
 
 bool KafkaConsumer::assign_tail() {
-    std::vector<RdKafka::TopicPartition*> partitions;
+    TopicPartitions partitions;
     for (const auto& name : options_.topics) {
         std::string error;
         std::unique_ptr<RdKafka::Topic> topic(
             RdKafka::Topic::create(consumer_.get(), name, nullptr, error));
-        RdKafka::Metadata* raw = nullptr;
-        if (!topic ||
-            consumer_->metadata(false, topic.get(), &raw, 1000) != RdKafka::ERR_NO_ERROR) {
-            delete raw;
+        if (!topic) {
             return false;
         }
-        std::unique_ptr<RdKafka::Metadata> metadata(raw);
+        RdKafka::Metadata* raw = nullptr;
+        const auto code = consumer_->metadata(false, topic.get(), &raw, 1000);
+        const std::unique_ptr<RdKafka::Metadata> metadata(raw);
+        if (code != RdKafka::ERR_NO_ERROR) {
+            return false;
+        }
         for (const auto* topic_metadata : *metadata->topics()) {
             if (topic_metadata->err() != RdKafka::ERR_NO_ERROR ||
                 topic_metadata->partitions()->empty()) {
@@ -357,16 +392,14 @@ bool KafkaConsumer::assign_tail() {
                 std::int64_t high = 0;
                 if (consumer_->query_watermark_offsets(name, partition->id(), &low, &high, 1000) !=
                     RdKafka::ERR_NO_ERROR) {
-                    RdKafka::TopicPartition::destroy(partitions);
                     return false;
                 }
                 // An explicit start offset: nothing produced after this point can be missed.
-                partitions.push_back(RdKafka::TopicPartition::create(name, partition->id(), high));
+                partitions.add(name, partition->id(), high);
             }
         }
     }
-    consumer_->assign(partitions);
-    RdKafka::TopicPartition::destroy(partitions);
+    consumer_->assign(partitions.list());
     return true;
 }
 
@@ -408,10 +441,10 @@ void KafkaConsumer::run() {
 }
 
 void KafkaConsumer::set_paused(bool paused) {
-    std::vector<RdKafka::TopicPartition*> partitions;
-    consumer_->assignment(partitions);
-    const auto code = paused ? consumer_->pause(partitions) : consumer_->resume(partitions);
-    RdKafka::TopicPartition::destroy(partitions);
+    TopicPartitions partitions;
+    consumer_->assignment(partitions.list());
+    const auto code =
+        paused ? consumer_->pause(partitions.list()) : consumer_->resume(partitions.list());
     if (code != RdKafka::ERR_NO_ERROR) {
         spdlog::warn("event=kafka_{}_failed error=\"{}\"", paused ? "pause" : "resume",
                      RdKafka::err2str(code));
@@ -442,10 +475,9 @@ void KafkaConsumer::complete(const std::string& topic, std::int32_t partition,
         commit_at =
             progress.in_flight.empty() ? progress.highest_done + 1 : *progress.in_flight.begin();
     }
-    std::vector<RdKafka::TopicPartition*> position{
-        RdKafka::TopicPartition::create(topic, partition, commit_at)};
-    consumer_->offsets_store(position);
-    RdKafka::TopicPartition::destroy(position);
+    TopicPartitions position;
+    position.add(topic, partition, commit_at);
+    consumer_->offsets_store(position.list());
 }
 
 }  // namespace calcmesh

@@ -1,10 +1,13 @@
 #include "job_table.hpp"
 
-#include "calcmesh/json_writer.hpp"
+#include <array>
+
+#include "calcmesh/message_schema.hpp"
 
 namespace calcmesh::job_submitter {
 
 namespace {
+
 std::string_view status_name(JobStatus status) {
     switch (status) {
         case JobStatus::pending:
@@ -16,47 +19,139 @@ std::string_view status_name(JobStatus status) {
     }
     return "pending";
 }
+
+/// A job as `GET /jobs/<id>` and `POST /submit` answer it; `error`, if set, is the error that
+/// answers the request.
+struct JobAnswer {
+    const Job& job;
+    const Error* error;
+
+    /// The worker's outcome, once the job has one.
+    const Outcome* outcome() const {
+        return job.status != JobStatus::pending && job.outcome ? &job.outcome.value() : nullptr;
+    }
+};
+
+using schema::Field;
+using schema::Presence;
+using schema::Type;
+
+/// A member written only once the job is completed, or only if a worker answered.
+constexpr bool completed(const JobAnswer& answer) {
+    return answer.job.completed_at.has_value();
+}
+constexpr bool answered(const JobAnswer& answer) {
+    return answer.job.worker.has_value();
+}
+
+/// A member of the answering worker's identity.
+template <class Member>
+constexpr Field<JobAnswer> worker_field(std::string_view name, Member) {
+    return {.name = name,
+            .presence = Presence::optional,
+            .has = answered,
+            .write = [](std::string& out, const JobAnswer& answer) {
+                append_json_string(out, Member{}(*answer.job.worker));
+            }};
+}
+
+constexpr std::array<Field<JobAnswer>, 16> kJobAnswer{{
+    {.name = "job_id",
+     .write = [](std::string& out,
+                 const JobAnswer& answer) { append_json_string(out, answer.job.input.job_id); }},
+    {.name = "operation",
+     .write =
+         [](std::string& out, const JobAnswer& answer) {
+             append_json_string(out, operation_name(answer.job.input.operation));
+         }},
+    {.name = "a",
+     .type = Type::integer,
+     .write = [](std::string& out,
+                 const JobAnswer& answer) { append_json_integer(out, answer.job.input.a); }},
+    {.name = "b",
+     .type = Type::integer,
+     .write = [](std::string& out,
+                 const JobAnswer& answer) { append_json_integer(out, answer.job.input.b); }},
+    {.name = "mechanism",
+     .write =
+         [](std::string& out, const JobAnswer& answer) {
+             append_json_string(out, mechanism_name(answer.job.mechanism));
+         }},
+    {.name = "status",
+     .write =
+         [](std::string& out, const JobAnswer& answer) {
+             append_json_string(out, status_name(answer.job.status));
+         }},
+    {.name = "submitted_at",
+     .write =
+         [](std::string& out, const JobAnswer& answer) {
+             append_json_string(out, format_time(answer.job.submitted_at));
+         }},
+    {.name = "completed_at",
+     .presence = Presence::optional,
+     .has = completed,
+     .write =
+         [](std::string& out, const JobAnswer& answer) {
+             append_json_string(out, format_time(*answer.job.completed_at));
+         }},
+    // nlohmann writes the number: the one way doubles are written in every answer.
+    {.name = "elapsed_ms",
+     .type = Type::number,
+     .presence = Presence::optional,
+     .has = completed,
+     .write = [](std::string& out,
+                 const JobAnswer& answer) { out += nlohmann::json(answer.job.elapsed_ms).dump(); }},
+    {.name = "result",
+     .type = Type::integer,
+     .presence = Presence::optional,
+     .has = [](const JobAnswer& answer) { return answer.outcome() != nullptr; },
+     .write = [](std::string& out,
+                 const JobAnswer& answer) { append_json_integer(out, answer.outcome()->result); }},
+    {.name = "remainder",
+     .type = Type::integer,
+     .presence = Presence::optional,
+     .has =
+         [](const JobAnswer& answer) {
+             return answer.outcome() != nullptr && answer.outcome()->remainder.has_value();
+         },
+     .write =
+         [](std::string& out, const JobAnswer& answer) {
+             append_json_integer(out, *answer.outcome()->remainder);
+         }},
+    // The error that ended the job, or the one that answers the request, with the job's id.
+    {.name = "error",
+     .type = Type::error,
+     .presence = Presence::optional,
+     .has =
+         [](const JobAnswer& answer) {
+             return answer.error != nullptr ||
+                    (answer.job.status != JobStatus::pending && !answer.job.outcome);
+         },
+     .write =
+         [](std::string& out, const JobAnswer& answer) {
+             auto json =
+                 error_json(answer.error ? *answer.error : answer.job.outcome.error())["error"];
+             if (answer.error) {
+                 json["job_id"] = answer.job.input.job_id;
+             }
+             out += json.dump();
+         }},
+    worker_field(
+        "worker", [](const WorkerIdentity& worker) -> auto& { return worker.worker; }),
+    worker_field(
+        "worker_cluster", [](const WorkerIdentity& worker) -> auto& { return worker.cluster; }),
+    worker_field(
+        "worker_instance", [](const WorkerIdentity& worker) -> auto& { return worker.instance; }),
+    worker_field(
+        "worker_node", [](const WorkerIdentity& worker) -> auto& { return worker.node; }),
+}};
+
 }  // namespace
 
 std::string to_json_text(const Job& job, const Error* error) {
-    const bool finished = job.status != JobStatus::pending;
-    const auto* outcome = finished && job.outcome ? &job.outcome.value() : nullptr;
     std::string text;
     text.reserve(400);
-    {
-        JsonObjectWriter object(text);
-        object.add("a", job.input.a);
-        object.add("b", job.input.b);
-        if (job.completed_at) {
-            object.add("completed_at", format_time(*job.completed_at));
-            // nlohmann writes the number: the one way doubles are written in every answer.
-            object.key("elapsed_ms") += nlohmann::json(job.elapsed_ms).dump();
-        }
-        if (error || (finished && !job.outcome)) {
-            auto json = error_json(error ? *error : job.outcome.error())["error"];
-            if (error) {
-                json["job_id"] = job.input.job_id;
-            }
-            object.key("error") += json.dump();
-        }
-        object.add("job_id", job.input.job_id);
-        object.add("mechanism", mechanism_name(job.mechanism));
-        object.add("operation", operation_name(job.input.operation));
-        if (outcome && outcome->remainder) {
-            object.add("remainder", *outcome->remainder);
-        }
-        if (outcome) {
-            object.add("result", outcome->result);
-        }
-        object.add("status", status_name(job.status));
-        object.add("submitted_at", format_time(job.submitted_at));
-        if (job.worker) {
-            object.add("worker", job.worker->worker);
-            object.add("worker_cluster", job.worker->cluster);
-            object.add("worker_instance", job.worker->instance);
-            object.add("worker_node", job.worker->node);
-        }
-    }
+    schema::write_object<kJobAnswer>(text, JobAnswer{job, error});
     return text;
 }
 

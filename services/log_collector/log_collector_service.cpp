@@ -16,15 +16,11 @@ constexpr std::size_t kMaxPage = 50'000;
 /// Checks one record of a `/save_log` body and gives its stored form. A record may omit
 /// record_id (one is assigned) and the timestamps (set to now).
 Result<StoredLine> stored_line(nlohmann::json record) {
-    static constexpr std::array<std::string_view, 15> kFields = {
-        "record_id", "job_id",    "operation", "a",           "b",
-        "result",    "remainder", "error",     "mechanism",   "worker",
-        "instance",  "cluster",   "node",      "received_at", "completed_at"};
     if (!record.is_object()) {
         return fail(ErrorCode::invalid_json, "a record must be a JSON object");
     }
     for (const auto& [key, value] : record.items()) {
-        if (std::find(kFields.begin(), kFields.end(), key) == kFields.end()) {
+        if (!is_log_record_member(key)) {
             return fail(ErrorCode::unknown_field, "unknown field '" + key + "'", key);
         }
     }

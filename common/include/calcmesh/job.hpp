@@ -10,6 +10,7 @@
 
 #include "calcmesh/arithmetic.hpp"
 #include "calcmesh/error.hpp"
+#include "calcmesh/message_schema.hpp"
 
 namespace calcmesh {
 
@@ -90,12 +91,15 @@ std::string to_json_text(const JobRequestMessage& request);
 std::string to_json_text(const ResultMessage& message);
 /// The record as log_collector stores it, in the same form.
 std::string log_line(const LogRecord& record);
+/// Whether a log record may hold a member of that name.
+bool is_log_record_member(std::string_view name);
 
 /// Parsers of the wire formats above. They check every field and name the first bad one.
+/// Each message's members are defined once, in common/src/messages.hpp.
 Result<JobInput> job_input_from_json(const nlohmann::json& json);
 Result<WorkerResult> worker_result_from_json(const nlohmann::json& json);
 Result<JobRequestMessage> job_request_from_json(const nlohmann::json& json);
-/// Reads a result message. An error result may lack the operands: a worker that cannot
+/// Reads a result message. An error result needs no valid operands: a worker that cannot
 /// read a request still answers with its job id, so the job fails at once instead of timing
 /// out.
 Result<ResultMessage> result_message_from_json(const nlohmann::json& json);
@@ -116,10 +120,5 @@ Result<JobRequestMessage> read_job_request(std::string_view text);
 /// The records of a `/save_log` body: one record or an array of them, each complete (with its
 /// record_id and both timestamps, as workers send them).
 std::optional<std::vector<LogRecord>> well_formed_log_records(std::string_view text);
-
-/// Reads a JSON integer field of 64-bit signed range, naming `field` in the error.
-Result<std::int64_t> integer_field(const nlohmann::json& object, std::string_view field);
-/// Reads a required JSON string field.
-Result<std::string> string_field(const nlohmann::json& object, std::string_view field);
 
 }  // namespace calcmesh

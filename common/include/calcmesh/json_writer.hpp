@@ -8,11 +8,13 @@ namespace calcmesh {
 
 /// Appends `text` as a JSON string, escaped as nlohmann's dump escapes it.
 void append_json_string(std::string& out, std::string_view text);
+/// Appends `value` as a JSON number.
+void append_json_integer(std::string& out, std::int64_t value);
 
 /// Writes one JSON object into a string member by member, without building a document: every
 /// message of a job is written this way, since a document's allocations cost more than the
 /// rest of the work. Keys must be added in alphabetical order for the text to equal nlohmann's
-/// dump of the same object (its objects are sorted maps).
+/// dump of the same object (its objects are sorted maps): schema::write_object does so.
 class JsonObjectWriter {
   public:
     /// Opens the object; the destructor closes it.
@@ -23,8 +25,6 @@ class JsonObjectWriter {
 
     /// Starts member `name` and returns the text to append its value to.
     std::string& key(std::string_view name);
-    void add(std::string_view name, std::string_view value);
-    void add(std::string_view name, std::int64_t value);
 
   private:
     std::string& out_;
