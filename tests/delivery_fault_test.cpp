@@ -515,8 +515,10 @@ TEST(DeliveryFaultWorker, KilledUnderHttpLoadLosesAtMostTheRecordsItHeldInMemory
     std::atomic<bool> loading{true};
     std::mutex mutex;
     std::vector<std::string> answered;
+    constexpr int kHttpClients = 8;
     std::vector<std::thread> clients;
-    for (int c = 0; c < 8; ++c) {
+    clients.reserve(kHttpClients);
+    for (int c = 0; c < kHttpClients; ++c) {
         clients.emplace_back([&, c] {
             for (int i = 0; loading; ++i) {
                 const auto id = "h" + std::to_string(c) + "-" + std::to_string(i);
