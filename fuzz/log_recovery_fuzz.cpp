@@ -33,8 +33,8 @@ struct ScratchDirectory {
 };
 
 const fs::path& data_directory() {
-    static const ScratchDirectory directory;
-    return directory.path;
+    static const ScratchDirectory kScratch;
+    return kScratch.path;
 }
 
 std::string file_text(const fs::path& path) {
