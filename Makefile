@@ -2,7 +2,7 @@
 PRESET ?= release
 BIN := build/$(PRESET)/bin
 
-.PHONY: deps build up test clean
+.PHONY: deps build up test lint clean
 
 deps:
 	scripts/install-deps
@@ -16,6 +16,11 @@ up: build
 
 test: build
 	ctest --preset $(PRESET)
+
+# clang-format and clang-tidy on every C++ file; scripts/lint --fix applies their fixes.
+lint: deps
+	cmake --preset $(PRESET)
+	scripts/lint --preset $(PRESET)
 
 clean:
 	rm -rf build

@@ -33,8 +33,8 @@ struct ScratchDirectory {
 };
 
 const fs::path& data_directory() {
-    static const ScratchDirectory directory;
-    return directory.path;
+    static const ScratchDirectory kScratch;
+    return kScratch.path;
 }
 
 std::string file_text(const fs::path& path) {
@@ -52,8 +52,9 @@ std::string string_member(const std::string& line, const char* name) {
 
 LogStore::AppendResult append(LogStore& store, std::vector<log_collector::StoredLine> lines) {
     std::promise<Result<LogStore::AppendResult>> done;
-    store.append(std::move(lines),
-                 [&done](Result<LogStore::AppendResult> result) { done.set_value(result); });
+    store.append(std::move(lines), [&done](Result<LogStore::AppendResult> result) {
+        done.set_value(std::move(result));
+    });
     const auto result = done.get_future().get();
     fuzz::check(result.has_value(), "an append failed", result ? "" : result.error().message);
     return result.value();

@@ -173,6 +173,7 @@ TEST(DeliveryFaultCollector,
     std::atomic<int> writers_left{kWriters};
     std::atomic<int> retries{0};
     std::vector<std::thread> writers;
+    writers.reserve(kWriters);
     for (int w = 0; w < kWriters; ++w) {
         writers.emplace_back([&, w] {
             for (int b = 0; writing && Clock::now() < deadline; ++b) {
@@ -307,8 +308,9 @@ TEST(DeliveryFaultCollector, StoppedUnderLoadLosesNoRecordOfACompletedJob) {
     std::atomic<int> other_failures{0};
     std::optional<Clock::time_point> resumed_at;
     std::optional<double> first_answer_after_resume_s;
-    std::vector<std::thread> clients;
     constexpr int kHttpClients = 8;
+    std::vector<std::thread> clients;
+    clients.reserve(kHttpClients);
     for (int c = 0; c < kHttpClients; ++c) {
         clients.emplace_back([&, c] {
             for (int i = 0; loading; ++i) {
@@ -513,8 +515,10 @@ TEST(DeliveryFaultWorker, KilledUnderHttpLoadLosesAtMostTheRecordsItHeldInMemory
     std::atomic<bool> loading{true};
     std::mutex mutex;
     std::vector<std::string> answered;
+    constexpr int kHttpClients = 8;
     std::vector<std::thread> clients;
-    for (int c = 0; c < 8; ++c) {
+    clients.reserve(kHttpClients);
+    for (int c = 0; c < kHttpClients; ++c) {
         clients.emplace_back([&, c] {
             for (int i = 0; loading; ++i) {
                 const auto id = "h" + std::to_string(c) + "-" + std::to_string(i);

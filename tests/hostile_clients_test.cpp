@@ -156,8 +156,10 @@ TEST(HostileClients, MutatedRequestsAreAnsweredOrClosedAndLeaveNothingBehind) {
     std::mutex mutex;
     std::map<std::string, int> outcomes;
     std::atomic<std::size_t> next{0};
+    constexpr int kClients = 24;
     std::vector<std::thread> clients;
-    for (int client = 0; client < 24; ++client) {
+    clients.reserve(kClients);
+    for (int client = 0; client < kClients; ++client) {
         clients.emplace_back([&] {
             for (std::size_t i; (i = next++) < requests.size();) {
                 const auto& [service, request] = requests[i];

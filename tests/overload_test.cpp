@@ -100,6 +100,7 @@ TEST(Overload, ExcessJobsAreRefusedAtOnceAndServiceResumesWhenTheLoadStops) {
     std::atomic<bool> stop{false};
     Outcomes outcomes;
     std::vector<std::thread> clients;
+    clients.reserve(kClients);
     for (int client = 0; client < kClients; ++client) {
         clients.emplace_back([&, client] { load(submitter.port(), client, stop, outcomes); });
     }

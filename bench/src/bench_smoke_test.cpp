@@ -51,7 +51,7 @@ BenchRun run_bench(const TempDir& dir, const std::string& args) {
 /// Parses the report and checks the fields every report has.
 json checked_report(const BenchRun& run) {
     EXPECT_EQ(run.exit_code, 0) << run.err;
-    const auto report = json::parse(run.out, nullptr, false);
+    auto report = json::parse(run.out, nullptr, false);
     EXPECT_TRUE(report.is_object()) << run.out;
     if (!report.is_object()) {
         return json::object();

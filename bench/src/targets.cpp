@@ -508,7 +508,7 @@ class KafkaTripTarget final : public Target {
     void send(const std::string& key, const std::string& value, std::shared_ptr<Waiter> waiter) {
         {
             std::lock_guard lock(mutex_);
-            pending_[key] = waiter;
+            pending_[key] = std::move(waiter);
         }
         send_pass(key, value, options_.passes);
     }

@@ -16,13 +16,13 @@ std::string milliseconds_text(std::chrono::milliseconds timeout) {
 
 /// One request and, once it came, its answer.
 struct HttpClient::Exchange {
-    Exchange(net::any_io_executor executor, Url url_, std::string upstream_,
-             std::chrono::milliseconds timeout_)
-        : url(std::move(url_)),
-          upstream(std::move(upstream_)),
-          timeout(timeout_),
-          deadline(std::chrono::steady_clock::now() + timeout_),
-          wake(std::move(executor)) {}
+    Exchange(const net::any_io_executor& executor, Url url, std::string upstream,
+             std::chrono::milliseconds timeout)
+        : url(std::move(url)),
+          upstream(std::move(upstream)),
+          timeout(timeout),
+          deadline(std::chrono::steady_clock::now() + timeout),
+          wake(executor) {}
 
     /// Settles the request once, with an answer or an error; wakes its sender if it waits.
     template <class Answer>

@@ -70,6 +70,7 @@ std::vector<std::string> echo_all(net::io_context& context, HttpClient& client, 
 
 std::vector<std::string> numbers(int count) {
     std::vector<std::string> expected;
+    expected.reserve(count);
     for (int i = 0; i < count; ++i) {
         expected.push_back(std::to_string(i));
     }
@@ -134,7 +135,7 @@ TEST(HttpPipelining, AnswersToRequestsThatArrivedTogetherAreWrittenTogether) {
 /// given `Connection` header ("keep-alive" or "close"), then closes the connection.
 class ClosingPeer {
   public:
-    explicit ClosingPeer(std::string connection_header)
+    explicit ClosingPeer(const std::string& connection_header)
         : acceptor_(context_, {net::ip::make_address("127.0.0.1"), 0}) {
         thread_ = std::thread([this, connection_header] {
             for (;;) {

@@ -136,7 +136,8 @@ std::vector<std::string> Topics::flags() const {
 // ---- KafkaSystem ------------------------------------------------------------------------------
 
 KafkaSystem::KafkaSystem(const std::string& name, std::string bootstrap,
-                         std::vector<Operation> operations, std::vector<std::string> submitter_args,
+                         const std::vector<Operation>& operations,
+                         std::vector<std::string> submitter_args,
                          std::vector<std::string> worker_args)
     : dir_(name),
       bootstrap_(std::move(bootstrap)),

@@ -59,7 +59,8 @@ struct Topics {
 /// and Kafka), and job_submitter.
 class KafkaSystem {
   public:
-    KafkaSystem(const std::string& name, std::string bootstrap, std::vector<Operation> operations,
+    KafkaSystem(const std::string& name, std::string bootstrap,
+                const std::vector<Operation>& operations,
                 std::vector<std::string> submitter_args = {},
                 std::vector<std::string> worker_args = {});
 

@@ -300,7 +300,7 @@ void Launcher::pump_output() {
         {
             std::lock_guard lock(output_mutex_);
             for (auto& [fd, name] : new_outputs_) {
-                open[fd] = {std::move(name), {}};
+                open[fd] = {std::move(name), std::string()};
             }
             new_outputs_.clear();
         }

@@ -16,7 +16,7 @@ namespace calcmesh {
 template <class T>
 class AsyncEvent : public std::enable_shared_from_this<AsyncEvent<T>> {
   public:
-    explicit AsyncEvent(net::any_io_executor executor) : timer_(std::move(executor)) {}
+    explicit AsyncEvent(const net::any_io_executor& executor) : timer_(executor) {}
 
     /// Thread-safe. Wakes the waiter, if any.
     void deliver(T value) {

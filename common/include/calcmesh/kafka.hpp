@@ -19,7 +19,7 @@
 #include "calcmesh/error.hpp"
 #include "calcmesh/metrics.hpp"
 
-namespace RdKafka {
+namespace RdKafka {  // NOLINT(readability-identifier-naming): librdkafka's namespace
 class Producer;
 class KafkaConsumer;
 }  // namespace RdKafka

@@ -15,8 +15,8 @@ namespace calcmesh {
 template <class T>
 Task<std::vector<T>> when_all(std::vector<Task<T>> tasks) {
     struct State {
-        explicit State(net::any_io_executor executor, std::size_t count)
-            : results(count), remaining(count), timer(std::move(executor)) {}
+        explicit State(const net::any_io_executor& executor, std::size_t count)
+            : results(count), remaining(count), timer(executor) {}
         std::vector<std::optional<T>> results;
         std::size_t remaining;
         net::steady_timer timer;
