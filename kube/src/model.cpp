@@ -202,10 +202,10 @@ bool is_number(const std::string& text) {
 }
 
 template <class T>
-const T* find_named(const std::vector<T>& objects, std::string_view namespace_,
+const T* find_named(const std::vector<T>& objects, std::string_view object_namespace,
                     std::string_view name) {
     for (const T& object : objects) {
-        if (object.id.namespace_ == namespace_ && object.id.name == name) {
+        if (object.id.namespace_ == object_namespace && object.id.name == name) {
             return &object;
         }
     }
@@ -301,24 +301,26 @@ const ServicePort* Service::find_port(int port) const {
     return nullptr;
 }
 
-const Service* Cluster::find_service(std::string_view namespace_, std::string_view name) const {
-    return find_named(services, namespace_, name);
+const Service* Cluster::find_service(std::string_view object_namespace,
+                                     std::string_view name) const {
+    return find_named(services, object_namespace, name);
 }
 
-const ConfigMap* Cluster::find_config_map(std::string_view namespace_,
+const ConfigMap* Cluster::find_config_map(std::string_view object_namespace,
                                           std::string_view name) const {
-    return find_named(config_maps, namespace_, name);
+    return find_named(config_maps, object_namespace, name);
 }
 
-const Workload* Cluster::find_workload(std::string_view namespace_, std::string_view name) const {
-    return find_named(workloads, namespace_, name);
+const Workload* Cluster::find_workload(std::string_view object_namespace,
+                                       std::string_view name) const {
+    return find_named(workloads, object_namespace, name);
 }
 
-std::vector<SelectedPod> Cluster::select_pods(std::string_view namespace_,
+std::vector<SelectedPod> Cluster::select_pods(std::string_view object_namespace,
                                               const LabelSelector& selector) const {
     std::vector<SelectedPod> selected;
     for (const Workload& workload : workloads) {
-        if (workload.id.namespace_ != namespace_) {
+        if (workload.id.namespace_ != object_namespace) {
             continue;
         }
         for (PodView& pod : workload.pods()) {

@@ -197,11 +197,12 @@ struct Cluster {
     std::vector<ConfigMap> config_maps;
     std::vector<PersistentVolumeClaim> claims;
 
-    const Service* find_service(std::string_view namespace_, std::string_view name) const;
-    const ConfigMap* find_config_map(std::string_view namespace_, std::string_view name) const;
-    const Workload* find_workload(std::string_view namespace_, std::string_view name) const;
-    /// The pods in `namespace_` whose labels the selector matches.
-    std::vector<SelectedPod> select_pods(std::string_view namespace_,
+    const Service* find_service(std::string_view object_namespace, std::string_view name) const;
+    const ConfigMap* find_config_map(std::string_view object_namespace,
+                                     std::string_view name) const;
+    const Workload* find_workload(std::string_view object_namespace, std::string_view name) const;
+    /// The pods in `object_namespace` whose labels the selector matches.
+    std::vector<SelectedPod> select_pods(std::string_view object_namespace,
                                          const LabelSelector& selector) const;
     /// The pods a Service sends traffic to in this cluster (none without a selector).
     std::vector<SelectedPod> backends(const Service& service) const;
