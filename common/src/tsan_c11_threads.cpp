@@ -1,8 +1,10 @@
 // Only in the ThreadSanitizer build (common/CMakeLists.txt). GCC 12's ThreadSanitizer intercepts
-// pthread_create and pthread_join but not C11's thrd_create and thrd_join, with which librdkafka
-// starts and joins its threads: it then knows nothing of those threads and crashes in their first
-// allocation. These definitions take the place of glibc's, so that librdkafka's threads go
-// through the calls it intercepts (glibc's thrd_t is a pthread_t).
+// the pthread calls but not C11's threads, mutexes and condition variables, which librdkafka uses:
+// it then knows nothing of librdkafka's threads (and crashes in their first allocation), nor of
+// its locks, so that every hand-over through librdkafka (a message produced on one thread, its
+// delivery report on another) looks like a race. These definitions take the place of glibc's and
+// do what glibc's do, through the pthread calls that ThreadSanitizer intercepts (glibc's thrd_t
+// is a pthread_t, its mtx_t and cnd_t have the layout of pthread_mutex_t and pthread_cond_t).
 #include <pthread.h>
 #include <threads.h>
 
@@ -43,4 +45,67 @@ extern "C" int thrd_join(thrd_t thread, int* result) {
         *result = static_cast<int>(reinterpret_cast<std::intptr_t>(value));
     }
     return thrd_success;
+}
+
+namespace {
+
+pthread_mutex_t* native(mtx_t* mutex) {
+    return reinterpret_cast<pthread_mutex_t*>(mutex);
+}
+
+pthread_cond_t* native(cnd_t* condition) {
+    return reinterpret_cast<pthread_cond_t*>(condition);
+}
+
+int status(int error) {
+    return error == 0 ? thrd_success : error == ETIMEDOUT ? thrd_timedout : thrd_error;
+}
+
+}  // namespace
+
+extern "C" int mtx_init(mtx_t* mutex, int type) {
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    if ((type & mtx_recursive) != 0) {
+        pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
+    }
+    const int error = pthread_mutex_init(native(mutex), &attributes);
+    pthread_mutexattr_destroy(&attributes);
+    return status(error);
+}
+
+extern "C" int mtx_lock(mtx_t* mutex) {
+    return status(pthread_mutex_lock(native(mutex)));
+}
+
+extern "C" int mtx_unlock(mtx_t* mutex) {
+    return status(pthread_mutex_unlock(native(mutex)));
+}
+
+extern "C" void mtx_destroy(mtx_t* mutex) {
+    pthread_mutex_destroy(native(mutex));
+}
+
+extern "C" int cnd_init(cnd_t* condition) {
+    return status(pthread_cond_init(native(condition), nullptr));
+}
+
+extern "C" int cnd_signal(cnd_t* condition) {
+    return status(pthread_cond_signal(native(condition)));
+}
+
+extern "C" int cnd_broadcast(cnd_t* condition) {
+    return status(pthread_cond_broadcast(native(condition)));
+}
+
+extern "C" int cnd_wait(cnd_t* condition, mtx_t* mutex) {
+    return status(pthread_cond_wait(native(condition), native(mutex)));
+}
+
+extern "C" int cnd_timedwait(cnd_t* condition, mtx_t* mutex, const struct timespec* until) {
+    return status(pthread_cond_timedwait(native(condition), native(mutex), until));
+}
+
+extern "C" void cnd_destroy(cnd_t* condition) {
+    pthread_cond_destroy(native(condition));
 }
