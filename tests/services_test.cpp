@@ -398,10 +398,19 @@ http::response<http::string_body> get_with_headers(unsigned short port, const st
 
 TEST_F(ServicesTest, LogsPageWithACursorAndServeText) {
     const auto url = system_->collector()->url();
+    std::vector<std::string> job_ids;
     for (int i = 0; i < 3; ++i) {
-        system_->submit({{"operation", "add"}, {"a", i}, {"b", 0}, {"mechanism", "http"}});
+        job_ids.push_back(json::parse(
+            system_->submit({{"operation", "add"}, {"a", i}, {"b", 0}, {"mechanism", "http"}})
+                .body)["job_id"]);
     }
-    ASSERT_TRUE(eventually([&] { return system_->logs().size() >= 3; }));
+    // The store is shared with the other tests: wait for this test's own records, which each
+    // loop of the worker sends on its own.
+    ASSERT_TRUE(eventually([&] {
+        const auto logs = system_->logs();
+        return std::all_of(job_ids.begin(), job_ids.end(),
+                           [&](const std::string& id) { return has_job(logs, id); });
+    }));
     const auto all = system_->logs();
     const auto first = get_with_headers(system_->collector()->port(), "/logs?limit=2");
     const auto page = json::parse(first.body());
@@ -608,10 +617,11 @@ TEST(ServicesLogShipping, AFullBatchGoesAtOnceAndAPartialOneAfterTheLinger) {
     TempDir dir("log-batches");
     ServiceProcess collector("log_collector", {"--data-dir", (dir.path() / "data").string()},
                              dir.path());
-    // A long linger, so that only a full batch explains records that arrive early.
+    // A long linger, so that only a full batch explains records that arrive early. One loop:
+    // each loop batches its own records, and the five requests may land on different loops.
     ServiceProcess worker("worker",
                           {"--operation", "addition", "--log-collector-url", collector.url(),
-                           "--log-batch-size", "5", "--log-linger-ms", "3000"},
+                           "--log-batch-size", "5", "--log-linger-ms", "3000", "--threads", "1"},
                           dir.path());
     const auto stored = [&] {
         const auto response = get(collector.url() + "/logs");

@@ -244,16 +244,45 @@ TEST(HttpServerLimits, PastTheCapAnIdleConnectionMakesRoomForANewOne) {
     EXPECT_NE(closed->find("\r\n\r\n7"), std::string::npos) << "its answer, then the close";
 }
 
-TEST(HttpServerLimits, WhileEveryConnectionIsBusyANewOneWaits) {
+TEST(HttpServerLimits, WhileEveryConnectionIsBusyANewOneIsRefusedAtOnceAndClosed) {
     EchoServer server(2);
     RawConnection first(server.port(), "n=1&delay_ms=1000");
     RawConnection second(server.port(), "n=2&delay_ms=1000");
     std::this_thread::sleep_for(100ms);  // both requests are being handled
     RawConnection third(server.port());
-    EXPECT_FALSE(third.readable_within(300ms)) << "two busy connections are open already";
-    EXPECT_TRUE(third.readable_within(5s)) << "served once one of them is idle";
-    EXPECT_TRUE(first.readable_within(0ms));
-    EXPECT_TRUE(second.readable_within(0ms));
+    const auto refused = third.read_until_closed(500ms);
+    ASSERT_TRUE(refused) << "answered and closed at once, not left waiting in the accept queue";
+    EXPECT_TRUE(refused->starts_with("HTTP/1.1 503")) << *refused;
+    EXPECT_NE(refused->find("Retry-After: 1\r\n"), std::string::npos) << *refused;
+    EXPECT_NE(refused->find("Connection: close\r\n"), std::string::npos) << *refused;
+    EXPECT_NE(refused->find("\"overloaded\""), std::string::npos) << *refused;
+    EXPECT_NE(refused->find("max-connections"), std::string::npos) << *refused;
+    // The busy ones are answered as if nothing happened, and then there is room again.
+    EXPECT_TRUE(first.readable_within(5s));
+    EXPECT_TRUE(second.readable_within(5s));
+    testing::LoopbackConnection fourth(server.port());
+    fourth.send("GET /echo?n=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const auto served = fourth.read_until_closed(5s);
+    ASSERT_TRUE(served);
+    EXPECT_TRUE(served->starts_with("HTTP/1.1 200")) << *served;
+}
+
+TEST(HttpServerLimits, ANewConnectionIsNeverClosedAsIdleBeforeItsFirstAnswer) {
+    EchoServer server(2);
+    // Connected, its request not sent yet: it is not idle, its request may be on its way.
+    testing::LoopbackConnection fresh(server.port());
+    RawConnection answered(server.port());
+    ASSERT_TRUE(answered.readable_within(5s));
+    std::this_thread::sleep_for(50ms);  // `answered` is idle now
+    RawConnection third(server.port());
+    ASSERT_TRUE(third.readable_within(5s));
+    EXPECT_NE(answered.read_until_closed(5s).value_or("").find("\r\n\r\n7"), std::string::npos)
+        << "the kept-alive idle one made room, after its answer";
+    fresh.send("GET /echo?n=5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const auto late = fresh.read_until_closed(5s);
+    ASSERT_TRUE(late);
+    EXPECT_TRUE(late->starts_with("HTTP/1.1 200")) << *late;
+    EXPECT_NE(late->find("\r\n\r\n5"), std::string::npos) << *late;
 }
 
 }  // namespace

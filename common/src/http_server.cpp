@@ -98,6 +98,9 @@ struct HttpServer::Listener {
     explicit Listener(net::io_context& context) : acceptor(context), wake(context) {}
     tcp::acceptor acceptor;
     std::size_t open = 0;
+    /// Connections accepted past the cap only to refuse their request: at most
+    /// `max_connections` more, each open for one short exchange.
+    std::size_t refusing = 0;
     bool waiting = false;                ///< for a connection to turn idle or close, at the cap
     net::steady_timer wake;              ///< cancelled to end that wait
     std::list<Connection*> connections;  ///< the open ones, oldest first
@@ -123,6 +126,11 @@ struct HttpServer::Connection {
     beast::tcp_stream* stream;
     Listener* listener;
     bool busy = false;
+    /// It has answered a request and waits for the next one: a kept-alive connection that a
+    /// client expects the server may close. A new connection has not: its first request may be
+    /// on its way, and closing it would lose that request, which the client cannot tell from
+    /// one the server saw.
+    bool answered = false;
 };
 
 struct HttpServer::RouteMetrics {
@@ -136,7 +144,8 @@ HttpServer::HttpServer(HttpServerOptions options, Router router, MetricsRegistry
       metrics_(metrics),
       shed_(metrics.counter("calcmesh_http_requests_shed_total",
                             "Requests answered 503 overloaded without being handled, because "
-                            "max-requests-in-flight were being handled.")) {
+                            "max-requests-in-flight were being handled or max-connections were "
+                            "open and busy.")) {
     auto names = router_.routes();
     names.push_back("unmatched");
     for (const auto& name : names) {
@@ -198,15 +207,16 @@ std::size_t HttpServer::in_flight() const {
     return total;
 }
 
-void HttpServer::close_one_idle(Listener& listener) {
+bool HttpServer::close_one_idle(Listener& listener) {
     // The oldest first.
     for (auto* connection : listener.connections) {
-        if (!connection->busy) {
+        if (!connection->busy && connection->answered) {
             connection->busy = true;  // closing: not to be picked again
             connection->stream->cancel();
-            return;
+            return true;
         }
     }
+    return false;
 }
 
 namespace {
@@ -240,20 +250,40 @@ Task<void> HttpServer::accept_loop(std::shared_ptr<Listener> listener) {
             continue;
         }
         // Past the cap a new client comes first: an idle kept-alive connection is closed, as
-        // HTTP clients must expect. While every connection is busy, the new one waits (and
-        // the ones behind it in the kernel's accept queue) until one turns idle or closes.
+        // HTTP clients must expect. While every connection is busy, the new one's request is
+        // refused at once (503 overloaded, then closed), as a request past
+        // max-requests-in-flight is: left in the kernel's accept queue it would wait, unseen,
+        // until the client gives up. Only past as many refusing connections again does a new
+        // one wait (and the ones behind it in the accept queue).
+        if (listener->open >= options_.max_connections && !close_one_idle(*listener)) {
+            if (listener->refusing < options_.max_connections) {
+                ++listener->refusing;
+                net::co_spawn(executor, serve(std::move(socket), listener, Admission::refuse),
+                              [listener](const std::exception_ptr& failure) {
+                                  --listener->refusing;
+                                  if (failure) {
+                                      log_connection_failure(failure);
+                                  }
+                              });
+                continue;
+            }
+        }
+        // An idle connection was closed to make room (or the refusals are at their bound):
+        // wait until a connection closes, closing the next one to turn idle.
         while (listener->open >= options_.max_connections && !stopping_) {
-            close_one_idle(*listener);
             listener->waiting = true;
             listener->wake.expires_at(std::chrono::steady_clock::time_point::max());
             co_await listener->wake.async_wait(net::redirect_error(net::use_awaitable, ec));
             listener->waiting = false;
+            if (listener->open >= options_.max_connections) {
+                close_one_idle(*listener);
+            }
         }
         if (stopping_) {
             break;
         }
         ++listener->open;
-        net::co_spawn(executor, serve(std::move(socket), listener),
+        net::co_spawn(executor, serve(std::move(socket), listener, Admission::serve),
                       [listener](const std::exception_ptr& failure) {
                           --listener->open;
                           listener->wake.cancel();
@@ -350,6 +380,7 @@ Task<void> HttpServer::flush(beast::tcp_stream& stream, Connection& connection, 
     held.bytes.clear();
     held.requests.done();
     connection.busy = false;
+    connection.answered = true;
     if (connection.listener->waiting) {
         connection.listener->wake.cancel();  // a new client waits for an idle connection
     }
@@ -414,7 +445,8 @@ Task<void> HttpServer::read_request(beast::tcp_stream& stream, beast::flat_buffe
     }
 }
 
-Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> listener) {
+Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> listener,
+                             Admission admission) {
     boost::system::error_code ec;
     const auto peer = socket.remote_endpoint(ec);
     const std::string remote =
@@ -423,6 +455,9 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
 
     beast::tcp_stream stream(std::move(socket));
     Connection connection(stream, *listener);
+    const bool refuse = admission == Admission::refuse;
+    // Never closed as idle, nor made to wait for room: it answers one request and closes.
+    connection.busy = refuse;
     beast::flat_buffer buffer;
     Held held(listener->in_flight);
     // The first request counts from the moment the connection was accepted.
@@ -467,19 +502,22 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
         held.requests.add();
         Request request{parser.release(), {}, {}};
         const auto method = request.message.method();
-        const bool keep_alive = request.message.keep_alive() && !stopping_;
+        const bool keep_alive = request.message.keep_alive() && !stopping_ && !refuse;
         const std::string target(options_.access_log ? request.message.target() : "");
-        const bool shed = must_shed(*listener, request.message.target());
+        const bool shed = refuse || must_shed(*listener, request.message.target());
         const auto started = std::chrono::steady_clock::now();
         Router::Dispatched dispatched;
         if (shed) {
             // Refused before any work and cheaply: counted, without an access-log line.
             shed_.add();
             dispatched.response = error_response(
-                {ErrorCode::overloaded, options_.service_name + " is handling " +
-                                            std::to_string(options_.max_in_flight) +
-                                            " requests per thread (max-requests-in-flight); "
-                                            "retry shortly"});
+                {ErrorCode::overloaded,
+                 refuse
+                     ? options_.service_name + " has " + std::to_string(options_.max_connections) +
+                           " busy connections per thread (max-connections); retry shortly"
+                     : options_.service_name + " is handling " +
+                           std::to_string(options_.max_in_flight) +
+                           " requests per thread (max-requests-in-flight); retry shortly"});
         } else {
             const Handling handling(listener->handling);
             dispatched = co_await router_.dispatch(std::move(request));

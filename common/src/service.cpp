@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 namespace calcmesh {
 
@@ -190,8 +191,26 @@ struct Runtime::Loop {
 };
 
 namespace {
-thread_local HttpClient* current_client = nullptr;
-}
+
+/// The loop a thread runs, set by the thread itself for as long as it runs it.
+struct CurrentLoop {
+    const Runtime* runtime = nullptr;
+    std::size_t index = 0;
+};
+thread_local CurrentLoop current_loop_of_thread;
+
+/// Marks the calling thread as running `index` of `runtime` until the scope ends.
+class RunningLoop {
+  public:
+    RunningLoop(const Runtime& runtime, std::size_t index) {
+        current_loop_of_thread = {&runtime, index};
+    }
+    ~RunningLoop() { current_loop_of_thread = {}; }
+    RunningLoop(const RunningLoop&) = delete;
+    RunningLoop& operator=(const RunningLoop&) = delete;
+};
+
+}  // namespace
 
 Runtime::Runtime(std::string service, CommonConfig config)
     : service_(std::move(service)), config_(std::move(config)) {
@@ -219,9 +238,26 @@ net::any_io_executor Runtime::executor() {
     return loops_.front()->context.get_executor();
 }
 
+net::any_io_executor Runtime::loop_executor(std::size_t loop) {
+    return loops_.at(loop)->context.get_executor();
+}
+
+std::optional<std::size_t> Runtime::current_loop() const {
+    if (current_loop_of_thread.runtime != this) {
+        return std::nullopt;
+    }
+    return current_loop_of_thread.index;
+}
+
 HttpClient& Runtime::client() {
-    // Each loop thread sets its own client; the first loop runs on the main thread.
-    return current_client ? *current_client : loops_.front()->client;
+    const auto loop = current_loop();
+    if (!loop) {
+        // Another loop's client would be used from two threads at once.
+        throw std::logic_error(
+            "Runtime::client() called off the event loops: an HTTP client belongs to one loop; "
+            "call it from a coroutine running on a loop");
+    }
+    return loops_[*loop]->client;
 }
 
 void Runtime::add_common_routes(Router& router, Application& application) {
@@ -287,13 +323,16 @@ int Runtime::run(Application& application) {
 
     for (std::size_t i = 1; i < loops_.size(); ++i) {
         auto* loop = loops_[i].get();
-        loop->thread = std::thread([loop] {
-            current_client = &loop->client;
+        loop->thread = std::thread([this, loop, i] {
+            const RunningLoop running(*this, i);
             loop->context.run();
         });
     }
-    current_client = &loops_.front()->client;
-    loops_.front()->context.run();
+    {
+        // The first loop runs on the main thread.
+        const RunningLoop running(*this, 0);
+        loops_.front()->context.run();
+    }
     for (auto& loop : loops_) {
         loop->context.stop();
         if (loop->thread.joinable()) {

@@ -2,8 +2,14 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
 
 namespace calcmesh {
 namespace {
@@ -58,6 +64,72 @@ TEST(CommonConfig, ZeroThreadsBecomeOnePerUsableCpu) {
     fixed.threads = 3;
     fixed.resolve_defaults("test");
     EXPECT_EQ(fixed.threads, 3u);
+}
+
+/// Asks, from a coroutine on every loop, which loop it is and for its HTTP client, then
+/// stops the runtime as SIGTERM does.
+class LoopProbe final : public Application {
+  public:
+    explicit LoopProbe(Runtime& runtime) : runtime_(runtime) {}
+    void add_routes(Router& /*router*/) override {}
+    void start() override {
+        for (std::size_t loop = 0; loop < runtime_.loop_count(); ++loop) {
+            net::co_spawn(runtime_.loop_executor(loop), probe(loop), net::detached);
+        }
+    }
+
+    std::mutex mutex;
+    std::vector<std::pair<std::size_t, std::optional<std::size_t>>> seen;  // asked on, answer
+    std::set<const HttpClient*> clients;
+
+  private:
+    Task<void> probe(std::size_t loop) {
+        {
+            std::lock_guard lock(mutex);
+            seen.emplace_back(loop, runtime_.current_loop());
+            clients.insert(&runtime_.client());
+        }
+        if (++probed_ == runtime_.loop_count()) {
+            ::kill(::getpid(), SIGTERM);
+        }
+        co_return;
+    }
+
+    Runtime& runtime_;
+    std::atomic<std::size_t> probed_{0};
+};
+
+TEST(Runtime, EachLoopHasItsOwnClientAndOffTheLoopsAskingForOneFails) {
+    CommonConfig config;
+    config.threads = 3;
+    config.access_log = false;
+    config.resolve_defaults("test");
+    Runtime runtime("test", config);
+    LoopProbe probe(runtime);
+    // Before the loops run, and on a thread of its own, no caller is on a loop.
+    EXPECT_FALSE(runtime.current_loop());
+    EXPECT_THROW(runtime.client(), std::logic_error);
+    EXPECT_EQ(runtime.run(probe), 0);
+
+    std::sort(probe.seen.begin(), probe.seen.end());
+    ASSERT_EQ(probe.seen.size(), 3u);
+    for (std::size_t loop = 0; loop < 3; ++loop) {
+        EXPECT_EQ(probe.seen[loop].first, loop);
+        EXPECT_EQ(probe.seen[loop].second, loop);
+    }
+    EXPECT_EQ(probe.clients.size(), 3u);
+    // The main thread ran the first loop; once it returned it is off the loops again.
+    EXPECT_FALSE(runtime.current_loop());
+    EXPECT_THROW(runtime.client(), std::logic_error);
+    bool thrown_on_other_thread = false;
+    std::thread([&] {
+        try {
+            runtime.client();
+        } catch (const std::logic_error&) {
+            thrown_on_other_thread = true;
+        }
+    }).join();
+    EXPECT_TRUE(thrown_on_other_thread);
 }
 
 }  // namespace

@@ -12,6 +12,9 @@ namespace calcmesh::log_collector {
 namespace {
 
 constexpr std::size_t kMaxPage = 50'000;
+/// Threads that read the log file for `GET /logs`: reads wait for the disk and parse up to
+/// kMaxPage records, so they stay off the event loops; two let a short lookup pass a long page.
+constexpr std::size_t kReaderThreads = 2;
 
 /// Checks one record of a `/save_log` body and gives its stored form. A record may omit
 /// record_id (one is assigned) and the timestamps (set to now).
@@ -37,7 +40,7 @@ Result<StoredLine> stored_line(nlohmann::json record) {
         }
     }
     BOOST_OUTCOME_TRY(parsed, log_record_from_json(record));
-    return StoredLine{parsed.record_id, log_line(parsed)};
+    return StoredLine{parsed.record_id, log_line(parsed), parsed.input.job_id};
 }
 
 /// Reads a `/save_log` body with nlohmann's parser: any body, every error explained (naming
@@ -80,7 +83,7 @@ Result<std::vector<StoredLine>> read_save_log_body(const std::string& text) {
     std::vector<StoredLine> lines;
     lines.reserve(records->size());
     for (const auto& record : *records) {
-        lines.push_back({record.record_id, log_line(record)});
+        lines.push_back({record.record_id, log_line(record), record.input.job_id});
     }
     return lines;
 }
@@ -101,6 +104,7 @@ LogCollectorService::LogCollectorService(Runtime& runtime, const LogCollectorCon
     : runtime_(runtime),
       ack_timeout_(config.ack_timeout_ms),
       store_(config.data_dir, config.sync_mode == "each" ? SyncMode::each : SyncMode::group),
+      readers_(kReaderThreads),
       stored_(runtime.metrics().counter("calcmesh_log_records_stored_total",
                                         "Log records made durable since start.")),
       duplicates_(runtime.metrics().counter(
@@ -206,9 +210,23 @@ Task<Response> LogCollectorService::logs(Request request) {
                                       name});
         }
     }
+    // The disk is read on the reader pool, so that the other connections of this loop (the
+    // workers' /save_log among them) go on meanwhile; the answer comes back to this loop.
+    auto page = std::make_shared<AsyncEvent<Response>>(co_await net::this_coro::executor);
+    net::post(readers_, [this, page, filter = std::move(filter), cursor, limit, text,
+                         query = std::move(request.query)] {
+        page->deliver(read_page(filter, cursor, limit, text, query));
+    });
+    auto response = co_await page->wait_until(std::chrono::steady_clock::time_point::max());
+    co_return std::move(*response);
+}
+
+Response LogCollectorService::read_page(const LogStore::Filter& filter, std::uint64_t cursor,
+                                        std::size_t limit, bool text,
+                                        const FormFields& query) const {
     auto page = store_.read(filter, cursor, limit);
     if (!page) {
-        co_return error_response(page.error());
+        return error_response(page.error());
     }
     std::string body;
     if (text) {
@@ -227,17 +245,17 @@ Task<Response> LogCollectorService::logs(Request request) {
                                   text ? "text/plain; charset=utf-8" : "application/json");
     if (const auto next = page.value().next_cursor) {
         // The next page: the same query from the cursor on.
-        std::string query;
-        for (const auto& [name, value] : request.query) {
+        std::string next_query;
+        for (const auto& [name, value] : query) {
             if (name != "cursor") {
-                query += url_encode(name) + "=" + url_encode(value) + "&";
+                next_query += url_encode(name) + "=" + url_encode(value) + "&";
             }
         }
         response.set("X-Next-Cursor", std::to_string(*next));
-        response.set(http::field::link,
-                     "</logs?" + query + "cursor=" + std::to_string(*next) + ">; rel=\"next\"");
+        response.set(http::field::link, "</logs?" + next_query + "cursor=" + std::to_string(*next) +
+                                            ">; rel=\"next\"");
     }
-    co_return response;
+    return response;
 }
 
 }  // namespace calcmesh::log_collector

@@ -37,10 +37,15 @@ class LogCollectorService final : public Application {
   private:
     Task<Response> save_log(Request request);
     Task<Response> logs(Request request);
+    /// A page of `GET /logs`, read from the disk: runs on a reader thread.
+    Response read_page(const LogStore::Filter& filter, std::uint64_t cursor, std::size_t limit,
+                       bool text, const FormFields& query) const;
 
     Runtime& runtime_;
     std::chrono::milliseconds ack_timeout_;
     LogStore store_;
+    /// Where `GET /logs` reads the file; declared after the store, so it stops first.
+    net::thread_pool readers_;
     Counter& stored_;
     Counter& duplicates_;
 };

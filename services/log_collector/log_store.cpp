@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -89,9 +90,47 @@ void for_each_line(int fd, std::uint64_t offset, std::uint64_t end, Visit&& visi
     }
 }
 
+/// The line that starts at `offset` (without '\n'), read in small pieces: a record is a few
+/// hundred bytes, and a lookup reads only the lines of one job.
+std::string read_line_at(int fd, std::uint64_t offset, std::uint64_t end) {
+    constexpr std::size_t kPiece = 1024;
+    std::string line;
+    while (offset < end) {
+        const auto start = line.size();
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kPiece, end - offset));
+        line.resize(start + want);
+        const auto got = ::pread(fd, line.data() + start, want, static_cast<off_t>(offset));
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR) {
+                line.resize(start);
+                continue;
+            }
+            line.resize(start);
+            break;
+        }
+        line.resize(start + static_cast<std::size_t>(got));
+        if (const auto newline = line.find('\n', start); newline != std::string::npos) {
+            line.resize(newline);
+            break;
+        }
+        offset += static_cast<std::uint64_t>(got);
+    }
+    return line;
+}
+
+std::uint64_t job_key(std::string_view job_id) {
+    return std::hash<std::string_view>{}(job_id);
+}
+
 bool field_equals(const nlohmann::json& record, const char* field, const std::string& wanted) {
     const auto it = record.find(field);
     return it != record.end() && it->is_string() && it->get_ref<const std::string&>() == wanted;
+}
+
+bool matches(const nlohmann::json& record, const LogStore::Filter& filter) {
+    return (filter.job_id.empty() || field_equals(record, "job_id", filter.job_id)) &&
+           (filter.operation.empty() || field_equals(record, "operation", filter.operation)) &&
+           (filter.worker.empty() || field_equals(record, "worker", filter.worker));
 }
 
 }  // namespace
@@ -130,18 +169,25 @@ void LogStore::recover() {
     const auto size = static_cast<std::uint64_t>(status.st_size);
     std::uint64_t complete = 0;
     std::deque<std::string> ids;
-    for_each_line(fd_, 0, size, [&](std::string_view line, std::uint64_t, std::uint64_t next) {
-        complete = next;
-        ++recovery_.records;
-        const auto record = parse_json_text(line);
-        if (record.is_object() && record.contains("record_id") && record["record_id"].is_string()) {
-            ids.push_back(record["record_id"].get<std::string>());
-            if (ids.size() > kRememberedIds) {
-                ids.pop_front();
+    for_each_line(
+        fd_, 0, size, [&](std::string_view line, std::uint64_t start, std::uint64_t next) {
+            complete = next;
+            ++recovery_.records;
+            const auto record = parse_json_text(line);
+            if (!record.is_object()) {
+                return true;
             }
-        }
-        return true;
-    });
+            if (const auto id = record.find("record_id"); id != record.end() && id->is_string()) {
+                ids.push_back(id->get<std::string>());
+                if (ids.size() > kRememberedIds) {
+                    ids.pop_front();
+                }
+            }
+            if (const auto job = record.find("job_id"); job != record.end() && job->is_string()) {
+                job_offsets_.emplace(job_key(job->get_ref<const std::string&>()), start);
+            }
+            return true;
+        });
     if (complete < size) {
         // A crash during a write left an incomplete last line, which was never acknowledged.
         recovery_.torn_bytes = size - complete;
@@ -205,6 +251,7 @@ Result<std::vector<LogStore::AppendResult>> LogStore::write_batch(std::vector<Pe
     std::string buffer;
     std::vector<AppendResult> results(batch.size());
     std::unordered_set<std::string> new_ids;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> new_offsets;  // job key, line start
     const auto committed = committed_bytes_.load();
     bool ok = true;
     for (std::size_t i = 0; i < batch.size() && ok; ++i) {
@@ -215,6 +262,7 @@ Result<std::vector<LogStore::AppendResult>> LogStore::write_batch(std::vector<Pe
             }
             ++results[i].stored;
             const auto start = buffer.size();
+            new_offsets.emplace_back(job_key(line.job_id), committed + start);
             buffer += line.json;
             buffer += '\n';
             if (mode_ == SyncMode::each) {
@@ -250,6 +298,12 @@ Result<std::vector<LogStore::AppendResult>> LogStore::write_batch(std::vector<Pe
     for (const auto& id : new_ids) {
         remember(id);
     }
+    {
+        // Indexed before they are committed: a reader never looks for records past the
+        // committed end, so it sees each record in the file and in the index together.
+        std::unique_lock lock(index_mutex_);
+        job_offsets_.insert(new_offsets.begin(), new_offsets.end());
+    }
     records_.fetch_add(new_ids.size());
     committed_bytes_.store(committed + buffer.size());
     return results;
@@ -266,8 +320,10 @@ Result<LogStore::Page> LogStore::read(const Filter& filter, std::uint64_t cursor
     if (!valid) {
         return fail(ErrorCode::invalid_field, "cursor does not point at a record", "cursor");
     }
-    const bool filtered =
-        !filter.job_id.empty() || !filter.operation.empty() || !filter.worker.empty();
+    if (!filter.job_id.empty()) {
+        return read_job(filter, cursor, end, limit);
+    }
+    const bool filtered = !filter.operation.empty() || !filter.worker.empty();
     Page page;
     for_each_line(fd_, cursor, end, [&](std::string_view line, std::uint64_t start, std::uint64_t) {
         if (page.records.size() == limit) {
@@ -275,17 +331,41 @@ Result<LogStore::Page> LogStore::read(const Filter& filter, std::uint64_t cursor
             return false;
         }
         if (filtered) {
-            const auto record = parse_json_text(line);
-            if ((!filter.job_id.empty() && !field_equals(record, "job_id", filter.job_id)) ||
-                (!filter.operation.empty() &&
-                 !field_equals(record, "operation", filter.operation)) ||
-                (!filter.worker.empty() && !field_equals(record, "worker", filter.worker))) {
+            if (!matches(parse_json_text(line), filter)) {
                 return true;
             }
         }
         page.records.emplace_back(line);
         return true;
     });
+    return page;
+}
+
+LogStore::Page LogStore::read_job(const Filter& filter, std::uint64_t cursor, std::uint64_t end,
+                                  std::size_t limit) const {
+    std::vector<std::uint64_t> starts;
+    {
+        std::shared_lock lock(index_mutex_);
+        const auto [first, last] = job_offsets_.equal_range(job_key(filter.job_id));
+        for (auto it = first; it != last; ++it) {
+            if (it->second >= cursor && it->second < end) {
+                starts.push_back(it->second);
+            }
+        }
+    }
+    std::sort(starts.begin(), starts.end());  // oldest first, as a scan finds them
+    Page page;
+    for (const auto start : starts) {
+        auto line = read_line_at(fd_, start, end);
+        if (!matches(parse_json_text(line), filter)) {
+            continue;  // another job with the same hash, or other operation or worker
+        }
+        if (page.records.size() == limit) {
+            page.next_cursor = start;
+            break;
+        }
+        page.records.push_back(std::move(line));
+    }
     return page;
 }
 

@@ -20,7 +20,8 @@ class LogStoreTest : public ::testing::Test {
     void TearDown() override { std::filesystem::remove_all(directory_); }
 
     static StoredLine line(const std::string& id, const std::string& job, const std::string& op) {
-        return {id, nlohmann::json{{"record_id", id}, {"job_id", job}, {"operation", op}}.dump()};
+        return {id, nlohmann::json{{"record_id", id}, {"job_id", job}, {"operation", op}}.dump(),
+                job};
     }
 
     /// Appends and waits until the store says the records are durable.
@@ -128,6 +129,55 @@ TEST_F(LogStoreTest, FiltersAndPagesOldestFirst) {
     const auto one_job = store.read({.job_id = "j7"}, 0, 100).value();
     ASSERT_EQ(one_job.records.size(), 1u);
     EXPECT_NE(one_job.records[0].find("\"r7\""), std::string::npos);
+}
+
+TEST_F(LogStoreTest, FindsAJobsRecordsThroughItsIndexAfterAppendsAndAfterRecovery) {
+    const auto job_records = [](LogStore& store, const std::string& job, std::uint64_t cursor,
+                                std::size_t limit) {
+        return store.read({.job_id = job}, cursor, limit).value();
+    };
+    {
+        LogStore store(directory_, SyncMode::group);
+        for (int i = 0; i < 30; ++i) {
+            // Job "jx" has every third record; the others one each.
+            const auto job = i % 3 == 0 ? std::string("jx") : "j" + std::to_string(i);
+            ASSERT_TRUE(append(store, {line("r" + std::to_string(i), job, "addition")}));
+        }
+        const auto page = job_records(store, "jx", 0, 100);
+        ASSERT_EQ(page.records.size(), 10u);
+        EXPECT_FALSE(page.next_cursor);
+        EXPECT_NE(page.records[0].find("\"r0\""), std::string::npos);
+        EXPECT_NE(page.records[9].find("\"r27\""), std::string::npos);
+        EXPECT_TRUE(job_records(store, "j-none", 0, 100).records.empty());
+    }
+    // A torn last line of the same job is never indexed.
+    {
+        std::ofstream out(directory_ / "logs.jsonl", std::ios::app);
+        out << R"({"record_id":"r30","job_id":"jx","oper)";
+    }
+    LogStore store(directory_, SyncMode::group);
+    ASSERT_TRUE(append(store, {line("r31", "jx", "division")}));
+    // Paged four at a time, oldest first, from the index built at recovery and the append.
+    std::vector<std::string> seen;
+    std::uint64_t cursor = 0;
+    for (int pages = 0;; ++pages) {
+        ASSERT_LT(pages, 4);
+        const auto page = job_records(store, "jx", cursor, 4);
+        seen.insert(seen.end(), page.records.begin(), page.records.end());
+        if (!page.next_cursor) {
+            break;
+        }
+        cursor = *page.next_cursor;
+    }
+    ASSERT_EQ(seen.size(), 11u);
+    EXPECT_NE(seen[10].find("\"r31\""), std::string::npos);
+    for (const auto& record : seen) {
+        EXPECT_EQ(nlohmann::json::parse(record)["job_id"], "jx");
+    }
+    // The job filter combines with the others.
+    const auto divisions = store.read({.job_id = "jx", .operation = "division"}, 0, 100).value();
+    ASSERT_EQ(divisions.records.size(), 1u);
+    EXPECT_NE(divisions.records[0].find("\"r31\""), std::string::npos);
 }
 
 TEST_F(LogStoreTest, RejectsACursorInsideARecord) {

@@ -2,13 +2,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "calcmesh/asio.hpp"
-#include "calcmesh/async_event.hpp"
 #include "calcmesh/http.hpp"
 #include "calcmesh/job.hpp"
 #include "calcmesh/metrics.hpp"
@@ -22,12 +21,16 @@ namespace calcmesh::worker {
 /// log_collector loses nothing. The queue is bounded by backpressure, never by dropping: its
 /// owner asks `has_room` before taking work that will make a record, and refuses the work
 /// when there is none.
+///
+/// Each event loop has a sender of its own, with its own queue and its loop's HTTP client: a
+/// record made on a loop is queued and sent there, without crossing threads. The capacity
+/// bounds the records of all queues together.
 class LogShipper {
   public:
     struct Options {
         Url collector;
-        /// Records queued before `has_room` turns false. The owner checks it before a job
-        /// and queues the record after, so concurrent jobs may pass it by one each.
+        /// Records queued (in all queues) before `has_room` turns false. The owner checks it
+        /// before a job and queues the record after, so concurrent jobs may pass it by one each.
         std::size_t capacity = 10'000;
         std::size_t batch_size = 256;
         /// How long a record may wait for others to share its request (unless the batch is
@@ -40,16 +43,19 @@ class LogShipper {
     };
 
     LogShipper(Runtime& runtime, Options options);
+    ~LogShipper();
 
-    /// Runs on the runtime's first loop once log_collector has acknowledged the record (it
-    /// is on disk), or has refused it for good.
+    /// Runs on the loop of the record's sender once log_collector has acknowledged the record
+    /// (it is on disk), or has refused it for good. The records of one sender are settled in
+    /// the order they were queued.
     using Settled = std::function<void()>;
 
-    /// Queues a record without blocking. Thread-safe.
+    /// Queues a record without blocking. Thread-safe: on a loop the record goes to that loop's
+    /// sender; from another thread (the Kafka consumer's) to each sender in turn.
     void enqueue(const LogRecord& record, Settled settled = {});
-    /// Whether the queue holds fewer than `capacity` records. Thread-safe, lock-free.
+    /// Whether the queues hold fewer than `capacity` records. Thread-safe, lock-free.
     bool has_room() const;
-    /// Starts sending, on the runtime's first loop.
+    /// Starts sending, each sender on its loop.
     void start();
     /// Sends what is queued until `deadline`, then stops. Runs on the first loop.
     Task<void> flush(std::chrono::steady_clock::time_point deadline);
@@ -59,27 +65,15 @@ class LogShipper {
     bool collector_reachable() const { return reachable_.load(); }
 
   private:
-    Task<void> run();
-    Task<bool> send_batch(std::chrono::milliseconds timeout);
+    class Sender;
 
     Runtime& runtime_;
     Options options_;
-    net::steady_timer wakeup_;
-    mutable std::mutex mutex_;
-    struct Queued {
-        std::string json;
-        std::chrono::steady_clock::time_point queued_at;
-        Settled settled;
-    };
-    /// Takes the first `count` records off the queue and runs their callbacks.
-    void settle(std::size_t count);
-    std::deque<Queued> queue_;  // oldest first
-    /// queue_.size(), readable without the lock: every job asks `has_room`.
+    std::vector<std::unique_ptr<Sender>> senders_;  ///< one per loop, by loop index
+    /// The sender of the next record queued off the loops.
+    std::atomic<std::size_t> next_sender_{0};
+    /// Records in all queues, readable without a lock: every job asks `has_room`.
     std::atomic<std::size_t> queued_{0};
-    bool sender_waiting_ = false;
-    bool stopping_ = false;
-    std::chrono::steady_clock::time_point flush_deadline_{};
-    std::shared_ptr<AsyncEvent<bool>> finished_;
     std::atomic<bool> reachable_{true};
     Counter& shipped_;
     Counter& dropped_;

@@ -4,8 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -57,10 +57,12 @@ struct HttpServerOptions {
     std::size_t body_limit = 64 * 1024;  ///< larger bodies get 413
     std::chrono::milliseconds idle_timeout{60'000};
     /// Open connections per io_context. Past it, an idle kept-alive connection is closed to
-    /// make room, and while every one is busy new ones wait in the kernel's accept queue
-    /// until one turns idle or closes. Each
-    /// costs about 9 KiB while open: a client that keeps thousands of connections (an
-    /// open-loop load generator while answers lag) would otherwise grow the memory.
+    /// make room; while every one is busy (handling a request, or new and waiting for its
+    /// first), a new connection's request is answered 503 `overloaded` and the connection
+    /// closed, for up to as many connections again at once; beyond those, new ones wait in the
+    /// kernel's accept queue until one turns idle or closes. Each costs about 9 KiB while
+    /// open: a client that keeps thousands of connections (an open-loop load generator while
+    /// answers lag) would otherwise grow the memory.
     std::size_t max_connections = 1024;
     /// Once a connection is accepted, and on a kept-alive one once the first byte of its next
     /// request has arrived, the whole request must arrive within this, or the connection is
@@ -106,10 +108,12 @@ class HttpServer {
     struct Listener;
     struct RouteMetrics;
     Task<void> accept_loop(std::shared_ptr<Listener> listener);
-    /// Closes the oldest idle connection of `listener`, if there is one.
-    void close_one_idle(Listener& listener);
+    /// Closes the oldest idle kept-alive connection of `listener`; false if there is none.
+    bool close_one_idle(Listener& listener);
     struct Held;
-    Task<void> serve(tcp::socket socket, std::shared_ptr<Listener> listener);
+    /// Whether a connection is served, or accepted past the cap to refuse its one request.
+    enum class Admission { serve, refuse };
+    Task<void> serve(tcp::socket socket, std::shared_ptr<Listener> listener, Admission admission);
     /// Reads the next request into `parser`, from the bytes already in `buffer` if they hold
     /// it, and otherwise writes the held answers before waiting for more. `read_deadline` is
     /// when the request must be whole; time_point::max() until its first byte arrives.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -86,7 +87,13 @@ class Runtime {
 
     /// The first loop's executor, for background coroutines.
     net::any_io_executor executor();
-    /// The HTTP client of the loop the caller runs on; call it from a coroutine on a loop.
+    /// How many event loops there are, and the executor of each (0 is the first).
+    std::size_t loop_count() const { return loops_.size(); }
+    net::any_io_executor loop_executor(std::size_t loop);
+    /// The index of the loop the caller runs on, or nothing off this runtime's loops.
+    std::optional<std::size_t> current_loop() const;
+    /// The HTTP client of the loop the caller runs on (a client is not thread-safe: each loop
+    /// has its own). Throws std::logic_error when called off this runtime's loops.
     HttpClient& client();
 
     /// Starts the server and the application, then serves until SIGTERM or SIGINT, drains
