@@ -23,7 +23,7 @@ struct CommandOptions {
     unsigned concurrency = 16;
     double rate = 0;
     unsigned threads = 1;
-    unsigned connections = 512;
+    unsigned connections = LoadOptions{}.connections;
     double warmup_s = 1;
     double duration_s = 5;
     bool json = false;
@@ -105,8 +105,6 @@ int run(CommandOptions options) {
         options.target.mix = mix.value();
     }
     options.target.log_wait = seconds(options.log_wait_s);
-    options.target.connections_per_thread =
-        (options.connections + options.threads - 1) / options.threads;
     options.target.timeout = seconds(options.timeout_s);
     auto target = make_target(options.target);
     if (!target) {
@@ -225,12 +223,6 @@ void add_bench_command(CLI::App& app) {
                      "HTTP connections in all, split over the threads (0: one per request in "
                      "flight); past them a request waits in line on one, its latency counting "
                      "the wait")
-        ->capture_default_str();
-    command
-        ->add_option("--connections", options->connections,
-                     "HTTP connections in all, split over the threads; past them a request waits "
-                     "in line on one, its latency counting the wait (as wrk2's -c)")
-        ->check(CLI::Range(1u, 65536u))
         ->capture_default_str();
     command->add_option("--warmup", options->warmup_s, "Seconds of warm-up, not counted")
         ->check(CLI::NonNegativeNumber)
