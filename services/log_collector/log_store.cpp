@@ -184,7 +184,7 @@ void LogStore::recover() {
                 }
             }
             if (const auto job = record.find("job_id"); job != record.end() && job->is_string()) {
-                job_offsets_.emplace(job_key(job->get_ref<const std::string&>()), start);
+                job_offsets_.add(job_key(job->get_ref<const std::string&>()), start);
             }
             return true;
         });
@@ -302,7 +302,9 @@ Result<std::vector<LogStore::AppendResult>> LogStore::write_batch(std::vector<Pe
         // Indexed before they are committed: a reader never looks for records past the
         // committed end, so it sees each record in the file and in the index together.
         std::unique_lock lock(index_mutex_);
-        job_offsets_.insert(new_offsets.begin(), new_offsets.end());
+        for (const auto& [job_hash, offset] : new_offsets) {
+            job_offsets_.add(job_hash, offset);
+        }
     }
     records_.fetch_add(new_ids.size());
     committed_bytes_.store(committed + buffer.size());
@@ -346,14 +348,8 @@ LogStore::Page LogStore::read_job(const Filter& filter, std::uint64_t cursor, st
     std::vector<std::uint64_t> starts;
     {
         std::shared_lock lock(index_mutex_);
-        const auto [first, last] = job_offsets_.equal_range(job_key(filter.job_id));
-        for (auto it = first; it != last; ++it) {
-            if (it->second >= cursor && it->second < end) {
-                starts.push_back(it->second);
-            }
-        }
+        starts = job_offsets_.find(job_key(filter.job_id), cursor, end);
     }
-    std::sort(starts.begin(), starts.end());  // oldest first, as a scan finds them
     Page page;
     for (const auto start : starts) {
         auto line = read_line_at(fd_, start, end);

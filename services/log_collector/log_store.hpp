@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "calcmesh/error.hpp"
+#include "job_index.hpp"
 
 namespace calcmesh::log_collector {
 
@@ -38,7 +39,7 @@ struct StoredLine {
 /// A record is acknowledged only after the bytes are on disk. On opening, a torn last line
 /// (a crash in the middle of a write) is detected and cut away, so a reader never sees it and
 /// every acknowledged record is still there. Readers see committed records only. An index of
-/// job ids (built at recovery, extended on every append; about 50 bytes per record) lets a
+/// job ids (built at recovery, extended on every append; 16 bytes per record) lets a
 /// read for one job go to its lines instead of scanning the file.
 /// Thread-safe: `append` and `read` from any thread; a writer thread does all writes and syncs.
 class LogStore {
@@ -126,7 +127,7 @@ class LogStore {
     // (and recovery), read by readers. A hash collision only costs reading a line that the
     // filter then drops.
     mutable std::shared_mutex index_mutex_;
-    std::unordered_multimap<std::uint64_t, std::uint64_t> job_offsets_;
+    JobIndex job_offsets_;
 
     std::thread writer_;
 };
