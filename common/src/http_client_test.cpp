@@ -295,5 +295,23 @@ TEST(HttpServerLimits, ANewConnectionIsNeverClosedAsIdleBeforeItsFirstAnswer) {
     EXPECT_NE(late->find("\r\n\r\n5"), std::string::npos) << *late;
 }
 
+TEST(HttpServerLimits, PastTheCapTheOldestSlowSenderMakesRoomForANewClient) {
+    EchoServer server(2);
+    // Two clients that began a request and never finish it (a slowloris), at the cap.
+    testing::LoopbackConnection slowest(server.port());
+    slowest.send("GET /echo?n=1 HTTP/1.1\r\nHo");
+    std::this_thread::sleep_for(50ms);
+    testing::LoopbackConnection slow(server.port());
+    slow.send("GET /echo?n=2 HTTP/1.1\r\nHo");
+    std::this_thread::sleep_for(50ms);
+    // A new client is served, not refused: the oldest slow sender made room.
+    testing::LoopbackConnection fresh(server.port());
+    fresh.send("GET /echo?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const auto served = fresh.read_until_closed(5s);
+    ASSERT_TRUE(served);
+    EXPECT_TRUE(served->starts_with("HTTP/1.1 200")) << *served;
+    EXPECT_TRUE(slowest.read_until_closed(5s)) << "the oldest slow sender was closed";
+}
+
 }  // namespace
 }  // namespace calcmesh

@@ -131,6 +131,10 @@ struct HttpServer::Connection {
     /// on its way, and closing it would lose that request, which the client cannot tell from
     /// one the server saw.
     bool answered = false;
+    /// Bytes of a request came and the request is not whole yet. A client sends a request at
+    /// once, so at the cap the oldest such connection is a slow sender (a slowloris), closed
+    /// for a new client rather than let it keep its place until its read timeout.
+    bool partial = false;
 };
 
 struct HttpServer::RouteMetrics {
@@ -208,11 +212,20 @@ std::size_t HttpServer::in_flight() const {
 }
 
 bool HttpServer::close_one_idle(Listener& listener) {
-    // The oldest first.
+    // The oldest first: a kept-alive idle one, else one that is still sending a request.
+    const auto close = [](Connection& connection) {
+        connection.busy = true;  // closing: not to be picked again
+        connection.stream->cancel();
+    };
     for (auto* connection : listener.connections) {
-        if (!connection->busy && connection->answered) {
-            connection->busy = true;  // closing: not to be picked again
-            connection->stream->cancel();
+        if (!connection->busy && connection->answered && !connection->partial) {
+            close(*connection);
+            return true;
+        }
+    }
+    for (auto* connection : listener.connections) {
+        if (!connection->busy && connection->partial) {
+            close(*connection);
             return true;
         }
     }
@@ -250,11 +263,11 @@ Task<void> HttpServer::accept_loop(std::shared_ptr<Listener> listener) {
             continue;
         }
         // Past the cap a new client comes first: an idle kept-alive connection is closed, as
-        // HTTP clients must expect. While every connection is busy, the new one's request is
-        // refused at once (503 overloaded, then closed), as a request past
-        // max-requests-in-flight is: left in the kernel's accept queue it would wait, unseen,
-        // until the client gives up. Only past as many refusing connections again does a new
-        // one wait (and the ones behind it in the accept queue).
+        // HTTP clients must expect, or else the oldest one still sending its request. While every
+        // connection is busy, the new one's request is refused at once (503 overloaded, then
+        // closed), as a request past max-requests-in-flight is: left in the kernel's accept queue
+        // it would wait, unseen, until the client gives up. Only past as many refusing connections
+        // again does a new one wait (and the ones behind it in the accept queue).
         if (listener->open >= options_.max_connections && !close_one_idle(*listener)) {
             if (listener->refusing < options_.max_connections) {
                 ++listener->refusing;
@@ -418,8 +431,11 @@ Task<void> HttpServer::read_request(beast::tcp_stream& stream, beast::flat_buffe
         // Between requests a kept-alive connection may idle; a request once begun must arrive
         // whole in time. Beast's parser takes no bytes of a header until it is complete, so
         // bytes in the buffer mean a request has begun.
-        if (read_deadline == Clock::time_point::max() && (buffer.size() > 0 || parser.got_some())) {
-            read_deadline = Clock::now() + options_.request_read_timeout;
+        if (buffer.size() > 0 || parser.got_some()) {
+            connection.partial = true;
+            if (read_deadline == Clock::time_point::max()) {
+                read_deadline = Clock::now() + options_.request_read_timeout;
+            }
         }
         if (read_deadline == Clock::time_point::max()) {
             stream.expires_after(options_.idle_timeout);
@@ -499,6 +515,7 @@ Task<void> HttpServer::serve(tcp::socket socket, std::shared_ptr<Listener> liste
 
         read_deadline = Clock::time_point::max();
         connection.busy = true;
+        connection.partial = false;
         held.requests.add();
         Request request{parser.release(), {}, {}};
         const auto method = request.message.method();
