@@ -132,8 +132,10 @@ TEST(Kafka, AWorkerKilledMidStreamLosesNoJob) {
 }
 
 TEST(Kafka, ARestartedSubmitterIgnoresLateResults) {
+    // The fresh job after the restart must beat the same timeout the late one misses.
     const std::vector<std::string> fixed_instance = {"--instance", "submitter-late-test",
-                                                     "--kafka-timeout-ms", "500"};
+                                                     "--kafka-timeout-ms",
+                                                     std::to_string(500 * time_scale())};
     KafkaSystem system("kafka-late", shared_bootstrap(), {Operation::subtraction}, fixed_instance);
     auto& worker = system.worker(Operation::subtraction);
     ASSERT_EQ(::kill(worker->pid(), SIGSTOP), 0);

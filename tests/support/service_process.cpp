@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -11,6 +14,21 @@ namespace calcmesh::testing {
 
 std::string bin_dir() {
     return CALCMESH_BIN_DIR;
+}
+
+unsigned time_scale() {
+    const char* given = std::getenv("CALCMESH_TEST_TIME_SCALE");
+    if (given == nullptr || *given == '\0') {
+        return 1;
+    }
+    unsigned scale = 0;
+    const auto [end, error] = std::from_chars(given, given + std::strlen(given), scale);
+    if (error != std::errc{} || *end != '\0' || scale == 0) {
+        throw std::invalid_argument(std::string("CALCMESH_TEST_TIME_SCALE: expected a positive "
+                                                "whole number, got '") +
+                                    given + "'");
+    }
+    return scale;
 }
 
 TempDir::TempDir(const std::string& name)

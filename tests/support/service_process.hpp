@@ -15,6 +15,11 @@ namespace calcmesh::testing {
 /// The folder of the built binaries.
 std::string bin_dir();
 
+/// How many times slower than a release build the binaries under test run:
+/// CALCMESH_TEST_TIME_SCALE, which scripts/sanitize sets for its instrumented builds; 1 unset.
+/// Bounds that a slowed service would miss, though it works, are multiplied by it.
+unsigned time_scale();
+
 /// A fresh directory under the system temp folder, removed with everything in it at the end.
 class TempDir {
   public:
