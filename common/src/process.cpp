@@ -159,6 +159,7 @@ ChildProcess::ChildProcess(const Options& options) {
     argv.push_back(nullptr);
     auto env_strings = merged_environment(options.env);
     std::vector<char*> envp;
+    envp.reserve(env_strings.size() + 1);
     for (auto& entry : env_strings) {
         envp.push_back(entry.data());
     }

@@ -5,7 +5,7 @@
 namespace calcmesh::job_submitter {
 namespace {
 
-Request request(std::string content_type, std::string body) {
+Request request(const std::string& content_type, std::string body) {
     Request request;
     request.message.method(http::verb::post);
     if (!content_type.empty()) {
