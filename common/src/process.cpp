@@ -153,6 +153,7 @@ ChildProcess::ChildProcess(const Options& options) {
     }
     const std::string program = executable_path(options.argv[0]);
     std::vector<char*> argv;
+    argv.reserve(options.argv.size() + 1);
     for (const auto& arg : options.argv) {
         argv.push_back(const_cast<char*>(arg.c_str()));
     }
