@@ -104,6 +104,19 @@ struct Resume {
     ~Resume() { ::kill(pid, SIGCONT); }
 };
 
+/// Asks every thread to stop, then waits for them all. The load threads are jthreads whose
+/// loops end on their stop token: a failed assertion that leaves the test early stops and joins
+/// them too, as their destructors run, where a std::thread still running would terminate the
+/// whole test process and leave its broker and services behind.
+void stop_and_join(std::vector<std::jthread>& threads) {
+    for (auto& thread : threads) {
+        thread.request_stop();
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+}
+
 /// A complete record as a worker sends it.
 std::string record_line(const std::string& record_id, std::int64_t a) {
     LogRecord record;
@@ -166,17 +179,17 @@ TEST(DeliveryFaultCollector,
     constexpr int kRecordsPerBatch = 5;
     constexpr int kKills = 6;
     const auto deadline = Clock::now() + std::chrono::seconds(120);
-    std::atomic<bool> writing{true};  // until the last kill
 
     std::mutex mutex;
     std::set<std::string> acknowledged;
     std::atomic<int> writers_left{kWriters};
     std::atomic<int> retries{0};
-    std::vector<std::thread> writers;
+    // Threads that stop and join however the test ends, a failed assertion included.
+    std::vector<std::jthread> writers;  // until the last kill
     writers.reserve(kWriters);
     for (int w = 0; w < kWriters; ++w) {
-        writers.emplace_back([&, w] {
-            for (int b = 0; writing && Clock::now() < deadline; ++b) {
+        writers.emplace_back([&, w](const std::stop_token& stop) {
+            for (int b = 0; !stop.stop_requested() && Clock::now() < deadline; ++b) {
                 std::vector<std::string> ids;
                 std::string body = "[";
                 for (int i = 0; i < kRecordsPerBatch; ++i) {
@@ -207,11 +220,10 @@ TEST(DeliveryFaultCollector,
         });
     }
     // A reader all along: every line it is served must be a whole record.
-    std::atomic<bool> reading{true};
     std::atomic<int> reads{0};
     std::atomic<int> torn_lines_served{0};
-    std::thread reader([&] {
-        while (reading) {
+    std::jthread reader([&](const std::stop_token& stop) {
+        while (!stop.stop_requested()) {
             const auto response = try_request(http::verb::get, url + "/logs?format=text");
             if (!response || response->status != 200) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -246,16 +258,13 @@ TEST(DeliveryFaultCollector,
             ++torn_tails_cut;
         }
     }
-    writing = false;
-    for (auto& writer : writers) {
-        writer.join();
-    }
+    stop_and_join(writers);
     // Once more after the last write: what was acknowledged survives a crash.
     ASSERT_EQ(::kill(collector->pid(), SIGKILL), 0);
     collector->stop();
     collector =
         std::make_unique<ServiceProcess>("log_collector", args, dir.path(), collector->port());
-    reading = false;
+    reader.request_stop();
     reader.join();
 
     ASSERT_EQ(writers_left, 0) << "every writer got its batches acknowledged in time";
@@ -300,7 +309,6 @@ TEST(DeliveryFaultCollector, StoppedUnderLoadLosesNoRecordOfACompletedJob) {
     const auto submit_url = system.submitter()->url() + "/submit";
     const auto collector_pid = system.collector()->pid();
 
-    std::atomic<bool> loading{true};
     std::mutex mutex;
     std::vector<std::string> completed_http;
     std::vector<std::string> kafka_jobs;
@@ -309,11 +317,11 @@ TEST(DeliveryFaultCollector, StoppedUnderLoadLosesNoRecordOfACompletedJob) {
     std::optional<Clock::time_point> resumed_at;
     std::optional<double> first_answer_after_resume_s;
     constexpr int kHttpClients = 8;
-    std::vector<std::thread> clients;
+    std::vector<std::jthread> clients;
     clients.reserve(kHttpClients);
     for (int c = 0; c < kHttpClients; ++c) {
-        clients.emplace_back([&, c] {
-            for (int i = 0; loading; ++i) {
+        clients.emplace_back([&, c](const std::stop_token& stop) {
+            for (int i = 0; !stop.stop_requested(); ++i) {
                 const auto body = json{
                     {"operation", "addition"},
                     {"a", c * 1'000'000 + i},
@@ -338,8 +346,8 @@ TEST(DeliveryFaultCollector, StoppedUnderLoadLosesNoRecordOfACompletedJob) {
             }
         });
     }
-    clients.emplace_back([&] {
-        for (int i = 0; loading; ++i) {
+    clients.emplace_back([&](const std::stop_token& stop) {
+        for (int i = 0; !stop.stop_requested(); ++i) {
             const auto response = try_request(http::verb::post, submit_url,
                                               json{{"operation", "addition"},
                                                    {"a", i},
@@ -367,10 +375,7 @@ TEST(DeliveryFaultCollector, StoppedUnderLoadLosesNoRecordOfACompletedJob) {
         resumed_at = Clock::now();
     }
     std::this_thread::sleep_for(std::chrono::seconds(3));
-    loading = false;
-    for (auto& client : clients) {
-        client.join();
-    }
+    stop_and_join(clients);
     const double load_s = seconds_since(started);
 
     // Kafka jobs waited in the broker while consumption was paused; they complete now.
@@ -512,15 +517,14 @@ TEST(DeliveryFaultWorker, KilledUnderHttpLoadLosesAtMostTheRecordsItHeldInMemory
                           {"--operation", "addition", "--log-collector-url", collector.url(),
                            "--log-queue-capacity", std::to_string(kCapacity)},
                           dir.path());
-    std::atomic<bool> loading{true};
     std::mutex mutex;
     std::vector<std::string> answered;
     constexpr int kHttpClients = 8;
-    std::vector<std::thread> clients;
+    std::vector<std::jthread> clients;
     clients.reserve(kHttpClients);
     for (int c = 0; c < kHttpClients; ++c) {
-        clients.emplace_back([&, c] {
-            for (int i = 0; loading; ++i) {
+        clients.emplace_back([&, c](const std::stop_token& stop) {
+            for (int i = 0; !stop.stop_requested(); ++i) {
                 const auto id = "h" + std::to_string(c) + "-" + std::to_string(i);
                 const auto response =
                     try_request(http::verb::get, worker.url() + "/compute?a=1&b=2&job_id=" + id, {},
@@ -539,10 +543,7 @@ TEST(DeliveryFaultWorker, KilledUnderHttpLoadLosesAtMostTheRecordsItHeldInMemory
     std::this_thread::sleep_for(std::chrono::seconds(2));
     ASSERT_EQ(::kill(worker.pid(), SIGKILL), 0);
     const double load_s = seconds_since(started);
-    loading = false;
-    for (auto& client : clients) {
-        client.join();
-    }
+    stop_and_join(clients);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const auto per_job = records_per_job(all_records(collector.url()));
     std::size_t lost = 0;
@@ -593,14 +594,13 @@ TEST(DeliveryFaultBroker, KilledAndRestartedMidStreamNothingHangsAndEveryoneReco
 
     // Across the outage and the restart: kafka jobs end within their deadline, with a result
     // or a clear error; http jobs keep working.
-    std::atomic<bool> loading{true};
     std::mutex mutex;
     std::map<std::string, int> kafka_outcomes;
     double slowest_kafka_s = 0;
     int http_ok = 0;
     int http_failed = 0;
-    std::thread kafka_client([&] {
-        while (loading) {
+    std::jthread kafka_client([&](const std::stop_token& stop) {
+        while (!stop.stop_requested()) {
             const auto sent = Clock::now();
             const auto response = try_request(
                 http::verb::post, submitter_url + "/submit",
@@ -621,8 +621,8 @@ TEST(DeliveryFaultBroker, KilledAndRestartedMidStreamNothingHangsAndEveryoneReco
             }
         }
     });
-    std::thread http_client([&] {
-        while (loading) {
+    std::jthread http_client([&](const std::stop_token& stop) {
+        while (!stop.stop_requested()) {
             const auto response = try_request(
                 http::verb::post, submitter_url + "/submit",
                 json{{"operation", "addition"}, {"a", 1}, {"b", 2}, {"mechanism", "http"}}.dump());
@@ -652,7 +652,8 @@ TEST(DeliveryFaultBroker, KilledAndRestartedMidStreamNothingHangsAndEveryoneReco
         },
         std::chrono::seconds(90)));
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    loading = false;
+    kafka_client.request_stop();
+    http_client.request_stop();
     kafka_client.join();
     http_client.join();
 

@@ -23,6 +23,7 @@ struct CommandOptions {
     unsigned concurrency = 16;
     double rate = 0;
     unsigned threads = 1;
+    unsigned connections = LoadOptions{}.connections;
     double warmup_s = 1;
     double duration_s = 5;
     bool json = false;
@@ -113,6 +114,7 @@ int run(CommandOptions options) {
     load.concurrency = options.concurrency;
     load.rate = options.rate;
     load.threads = options.threads;
+    load.connections = options.connections;
     load.warmup = seconds(options.warmup_s);
     load.duration = seconds(options.duration_s);
     load.progress = options.quiet ? nullptr : &std::cerr;
@@ -215,6 +217,12 @@ void add_bench_command(CLI::App& app) {
         ->check(CLI::NonNegativeNumber);
     command->add_option("--threads,-t", options->threads, "Client threads")
         ->check(CLI::Range(1u, 64u))
+        ->capture_default_str();
+    command
+        ->add_option("--connections", options->connections,
+                     "HTTP connections in all, split over the threads (0: one per request in "
+                     "flight); past them a request waits in line on one, its latency counting "
+                     "the wait")
         ->capture_default_str();
     command->add_option("--warmup", options->warmup_s, "Seconds of warm-up, not counted")
         ->check(CLI::NonNegativeNumber)

@@ -183,7 +183,13 @@ Result<LoadReport> run_load(Target& target, const LoadOptions& options) {
     std::vector<std::unique_ptr<Lane>> lanes;
     for (unsigned i = 0; i < options.threads; ++i) {
         auto lane = std::make_unique<Lane>();
-        lane->client = target.client(lane->context.get_executor());
+        // Split as evenly as they go; a lane has at least one.
+        const unsigned connections =
+            options.connections == 0
+                ? 0
+                : std::max(1u, options.connections / options.threads +
+                                   (i < options.connections % options.threads ? 1 : 0));
+        lane->client = target.client(lane->context.get_executor(), connections);
         lanes.push_back(std::move(lane));
     }
     Window window;
@@ -278,6 +284,7 @@ nlohmann::json to_json(const LoadReport& report) {
          report.mode == "closed" ? nlohmann::json(report.options.concurrency) : nullptr},
         {"rate_rps", report.mode == "open" ? nlohmann::json(report.options.rate) : nullptr},
         {"threads", report.options.threads},
+        {"connections", report.options.connections},
         {"warmup_s", report.options.warmup.count() / 1000.0},
         {"duration_s", report.options.duration.count() / 1000.0},
         {"requests", report.ok + report.errors},

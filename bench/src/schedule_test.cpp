@@ -49,7 +49,8 @@ class StallingTarget final : public Target {
 
     std::string describe() const override { return "stalling test target"; }
     nlohmann::json to_json() const override { return {{"kind", "stall"}}; }
-    std::unique_ptr<TargetClient> client(net::any_io_executor executor) override {
+    std::unique_ptr<TargetClient> client(net::any_io_executor executor,
+                                         unsigned /*max_connections*/) override {
         return std::make_unique<Client>(std::move(executor), *this);
     }
 

@@ -172,8 +172,11 @@ CallResult check_job(const ClientResponse& response, const JobInput& input, Mech
 
 class SubmitClient final : public TargetClient {
   public:
-    SubmitClient(net::any_io_executor executor, const TargetOptions& options, Url url)
-        : client_(std::move(executor), 1, 4096), options_(options), url_(std::move(url)) {}
+    SubmitClient(net::any_io_executor executor, unsigned max_connections,
+                 const TargetOptions& options, Url url)
+        : client_(std::move(executor), 1, 4096, max_connections),
+          options_(options),
+          url_(std::move(url)) {}
 
     Task<CallResult> call(std::uint64_t sequence) override {
         const auto input = job_inputs(sequence, options_.mix);
@@ -246,8 +249,9 @@ class SubmitTarget final : public Target {
                 {"log_collector", options_.log_collector_url}};
     }
 
-    std::unique_ptr<TargetClient> client(net::any_io_executor executor) override {
-        return std::make_unique<SubmitClient>(std::move(executor), options_, url_);
+    std::unique_ptr<TargetClient> client(net::any_io_executor executor,
+                                         unsigned max_connections) override {
+        return std::make_unique<SubmitClient>(std::move(executor), max_connections, options_, url_);
     }
 
     Result<void> prepare() override {
@@ -305,8 +309,11 @@ class SubmitTarget final : public Target {
 
 class UrlClient final : public TargetClient {
   public:
-    UrlClient(net::any_io_executor executor, const TargetOptions& options, Url url)
-        : client_(std::move(executor), 1, 4096), options_(options), url_(std::move(url)) {}
+    UrlClient(net::any_io_executor executor, unsigned max_connections, const TargetOptions& options,
+              Url url)
+        : client_(std::move(executor), 1, 4096, max_connections),
+          options_(options),
+          url_(std::move(url)) {}
 
     Task<CallResult> call(std::uint64_t /*sequence*/) override {
         auto response =
@@ -348,8 +355,9 @@ class UrlTarget final : public Target {
                 {"expect_status", options_.expect_status},
                 {"expect_body", options_.expect_body}};
     }
-    std::unique_ptr<TargetClient> client(net::any_io_executor executor) override {
-        return std::make_unique<UrlClient>(std::move(executor), options_, url_);
+    std::unique_ptr<TargetClient> client(net::any_io_executor executor,
+                                         unsigned max_connections) override {
+        return std::make_unique<UrlClient>(std::move(executor), max_connections, options_, url_);
     }
 
   private:
@@ -361,9 +369,9 @@ class UrlTarget final : public Target {
 
 class SaveLogClient final : public TargetClient {
   public:
-    SaveLogClient(net::any_io_executor executor, const TargetOptions& options, Url url,
-                  const std::string& nonce)
-        : client_(std::move(executor), 1, 4096),
+    SaveLogClient(net::any_io_executor executor, unsigned max_connections,
+                  const TargetOptions& options, Url url, const std::string& nonce)
+        : client_(std::move(executor), 1, 4096, max_connections),
           options_(options),
           url_(std::move(url)),
           nonce_(nonce) {}
@@ -430,8 +438,10 @@ class SaveLogTarget final : public Target {
                 {"url", url_.to_string() + "/save_log"},
                 {"records_per_request", options_.records_per_request}};
     }
-    std::unique_ptr<TargetClient> client(net::any_io_executor executor) override {
-        return std::make_unique<SaveLogClient>(std::move(executor), options_, url_, nonce_);
+    std::unique_ptr<TargetClient> client(net::any_io_executor executor,
+                                         unsigned max_connections) override {
+        return std::make_unique<SaveLogClient>(std::move(executor), max_connections, options_, url_,
+                                               nonce_);
     }
 
   private:
@@ -502,7 +512,8 @@ class KafkaTripTarget final : public Target {
         return boost::outcome_v2::success();
     }
 
-    std::unique_ptr<TargetClient> client(net::any_io_executor executor) override;
+    std::unique_ptr<TargetClient> client(net::any_io_executor executor,
+                                         unsigned max_connections) override;
 
     /// Registers a trip and sends its message for the first pass.
     void send(const std::string& key, const std::string& value, std::shared_ptr<Waiter> waiter) {
@@ -604,7 +615,8 @@ class KafkaTripClient final : public TargetClient {
     KafkaTripTarget& trip_;
 };
 
-std::unique_ptr<TargetClient> KafkaTripTarget::client(net::any_io_executor executor) {
+std::unique_ptr<TargetClient> KafkaTripTarget::client(net::any_io_executor executor,
+                                                      unsigned /*max_connections*/) {
     return std::make_unique<KafkaTripClient>(std::move(executor), *this);
 }
 

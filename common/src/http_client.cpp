@@ -62,10 +62,11 @@ struct HttpClient::Connection {
 };
 
 HttpClient::HttpClient(net::any_io_executor executor, std::size_t pipeline_depth,
-                       std::size_t max_idle_per_host)
+                       std::size_t max_idle_per_host, std::size_t max_connections_per_host)
     : executor_(std::move(executor)),
       pipeline_depth_(std::max<std::size_t>(pipeline_depth, 1)),
-      max_idle_per_host_(max_idle_per_host) {}
+      max_idle_per_host_(max_idle_per_host),
+      max_connections_per_host_(max_connections_per_host) {}
 
 HttpClient::~HttpClient() = default;
 
@@ -119,6 +120,10 @@ HttpClient::ConnectionPtr HttpClient::place(ExchangePtr exchange) {
     ConnectionPtr connection;
     if (room != pool.end()) {
         connection = *room;
+    } else if (max_connections_per_host_ > 0 && pool.size() >= max_connections_per_host_) {
+        connection = *std::min_element(
+            pool.begin(), pool.end(),
+            [](const ConnectionPtr& a, const ConnectionPtr& b) { return a->load() < b->load(); });
     } else {
         connection = std::make_shared<Connection>();
         connection->key = std::move(key);

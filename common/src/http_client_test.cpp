@@ -92,6 +92,16 @@ TEST(HttpPipelining, ConcurrentRequestsShareConnectionsUpToTheDepth) {
     EXPECT_EQ(pipelined.connections(), 3u);
 }
 
+TEST(HttpPipelining, AtTheConnectionBoundRequestsWaitInLineInsteadOfOpeningMore) {
+    // The server's own cap is 2 per thread: a client past it would see connections closed
+    // under it or refused. With the bound at 2, 40 concurrent requests are all answered on 2.
+    EchoServer server(2);
+    net::io_context context;
+    HttpClient bounded(context.get_executor(), 1, 64, 2);
+    EXPECT_EQ(echo_all(context, bounded, server.url(), 40), numbers(40));
+    EXPECT_EQ(bounded.connections(), 2u);
+}
+
 /// A blocking loopback connection to `port`.
 tcp::socket connect_to(net::io_context& context, unsigned short port) {
     tcp::socket socket(context);

@@ -27,7 +27,10 @@ struct ClientResponse {
 /// as its next batch, in one write, and are answered in order (HTTP/1.1 pipelining): under
 /// load, one system call and one wake-up of the upstream carry many requests. A connection
 /// carries at most `pipeline_depth` requests at once; more open another connection, so depth
-/// 1 is a plain pool with one request per connection at a time.
+/// 1 is a plain pool with one request per connection at a time. With `max_connections_per_host`
+/// (0: no bound), once that many are open and all are full, a request waits in line on the
+/// least loaded one, as a browser's or wrk's fixed pool does, instead of opening more: an
+/// upstream past its own connection cap would close idle ones or refuse new ones.
 ///
 /// Not thread-safe: use one client per single-threaded io_context, from coroutines on it.
 /// Failures are domain errors naming the upstream: `upstream_unavailable` when it cannot be
@@ -35,7 +38,8 @@ struct ClientResponse {
 class HttpClient {
   public:
     explicit HttpClient(net::any_io_executor executor, std::size_t pipeline_depth = 1,
-                        std::size_t max_idle_per_host = 64);
+                        std::size_t max_idle_per_host = 64,
+                        std::size_t max_connections_per_host = 0);
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
     HttpClient& operator=(const HttpClient&) = delete;
@@ -58,7 +62,8 @@ class HttpClient {
     using ExchangePtr = std::shared_ptr<Exchange>;
     using ConnectionPtr = std::shared_ptr<Connection>;
 
-    /// Puts a request on a connection to its host with room for it, or on a new one.
+    /// Puts a request on a connection to its host with room for it, or on a new one, or, at
+    /// `max_connections_per_host`, in line on the least loaded one.
     ConnectionPtr place(ExchangePtr exchange);
     /// Starts a background driver on a connection that has none.
     void kick(const ConnectionPtr& connection);
@@ -75,6 +80,7 @@ class HttpClient {
     net::any_io_executor executor_;
     std::size_t pipeline_depth_;
     std::size_t max_idle_per_host_;
+    std::size_t max_connections_per_host_;
     std::map<std::string, std::vector<ConnectionPtr>> connections_;
 };
 

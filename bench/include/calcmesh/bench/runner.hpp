@@ -23,6 +23,11 @@ struct LoadOptions {
     /// latency counts from the intended send time.
     double rate = 0;
     unsigned threads = 1;  ///< client threads, each with its own event loop and connections
+    /// HTTP connections in all, split over the threads (0: one per request in flight). Past
+    /// them a request waits in line on one, its latency counting the wait, as with wrk2's
+    /// fixed connections: an open loop that opened one per outstanding request would run into
+    /// the target's connection cap and measure its own connection errors.
+    unsigned connections = 512;
     std::chrono::milliseconds warmup{1'000};    ///< answers in this time are not counted
     std::chrono::milliseconds duration{5'000};  ///< the measured time
     /// Open loop: requests in flight beyond this wait for a slot (their latency still counts

@@ -46,8 +46,11 @@ class Target {
     virtual std::string describe() const = 0;
     /// The target's settings, for the JSON report.
     virtual nlohmann::json to_json() const = 0;
-    /// A client for the io_context of `executor`; called once per client thread.
-    virtual std::unique_ptr<TargetClient> client(net::any_io_executor executor) = 0;
+    /// A client for the io_context of `executor`; called once per client thread. An HTTP
+    /// client opens at most `max_connections` (0: one per request in flight); past them a
+    /// request waits in line on one.
+    virtual std::unique_ptr<TargetClient> client(net::any_io_executor executor,
+                                                 unsigned max_connections) = 0;
     /// Runs once before any request (e.g. to note the log records stored so far).
     virtual Result<void> prepare() { return boost::outcome_v2::success(); }
     /// Runs once after the run, given the number of successful requests (warm-up included);
