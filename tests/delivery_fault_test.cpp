@@ -39,7 +39,7 @@ void print_figures(const std::string& fault, const std::map<std::string, std::st
     for (const auto& [name, value] : figures) {
         line << ' ' << name << '=' << value;
     }
-    std::cout << line.str() << std::endl;
+    std::cout << line.str() << '\n' << std::flush;
 }
 
 unsigned env_or(const char* name, unsigned fallback) {

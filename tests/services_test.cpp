@@ -399,6 +399,7 @@ http::response<http::string_body> get_with_headers(unsigned short port, const st
 TEST_F(ServicesTest, LogsPageWithACursorAndServeText) {
     const auto url = system_->collector()->url();
     std::vector<std::string> job_ids;
+    job_ids.reserve(3);
     for (int i = 0; i < 3; ++i) {
         job_ids.push_back(json::parse(
             system_->submit({{"operation", "add"}, {"a", i}, {"b", 0}, {"mechanism", "http"}})

@@ -82,6 +82,7 @@ Result<Outcome> compute(Operation operation, std::int64_t a, std::int64_t b) {
 Result<std::int64_t> parse_integer(std::string_view text, std::string_view field) {
     std::int64_t value = 0;
     const char* end = text.data() + text.size();
+    // NOLINTNEXTLINE(bugprone-suspicious-stringview-data-usage): bounded by `end`
     auto [ptr, ec] = std::from_chars(text.data(), end, value);
     if (ec == std::errc::result_out_of_range) {
         return fail(ErrorCode::out_of_range,

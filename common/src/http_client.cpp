@@ -241,8 +241,7 @@ Task<void> HttpClient::run_batches(ConnectionPtr connection, const Exchange* unt
             }
             // A peer may also close a connection that sat idle: the requests it did not
             // answer then go once more on a fresh connection.
-            abandon(*connection, std::move(unanswered), ec,
-                    connection->answered_before || answered > 0);
+            abandon(*connection, unanswered, ec, connection->answered_before || answered > 0);
             co_return;
         }
         connection->answered_before = true;
@@ -268,7 +267,7 @@ Task<void> HttpClient::run_batches(ConnectionPtr connection, const Exchange* unt
     }
 }
 
-void HttpClient::abandon(Connection& connection, std::vector<ExchangePtr> unanswered,
+void HttpClient::abandon(Connection& connection, const std::vector<ExchangePtr>& unanswered,
                          boost::system::error_code ec, bool may_resend) {
     remove(connection);
     const auto now = std::chrono::steady_clock::now();

@@ -41,7 +41,7 @@ TEST(ParseJsonObject, RejectsNonObjects) {
     EXPECT_EQ(parse_json_object("[1]").error().code, ErrorCode::invalid_json);
     EXPECT_EQ(parse_json_object("{").error().code, ErrorCode::invalid_json);
     // nlohmann alone would read the object and ignore what follows a NUL byte.
-    EXPECT_EQ(parse_json_object(std::string_view("{\"a\": 1}\0x", 11)).error().code,
+    EXPECT_EQ(parse_json_object(std::string_view("{\"a\": 1}\0x", 10)).error().code,
               ErrorCode::invalid_json);
 }
 

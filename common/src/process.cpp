@@ -153,12 +153,14 @@ ChildProcess::ChildProcess(const Options& options) {
     }
     const std::string program = executable_path(options.argv[0]);
     std::vector<char*> argv;
+    argv.reserve(options.argv.size() + 1);
     for (const auto& arg : options.argv) {
         argv.push_back(const_cast<char*>(arg.c_str()));
     }
     argv.push_back(nullptr);
     auto env_strings = merged_environment(options.env);
     std::vector<char*> envp;
+    envp.reserve(env_strings.size() + 1);
     for (auto& entry : env_strings) {
         envp.push_back(entry.data());
     }

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "calcmesh/arithmetic.hpp"
+
 namespace calcmesh {
 
 namespace {
@@ -91,13 +93,17 @@ void CommonConfig::resolve_defaults(const std::string& service) {
 }
 
 unsigned cpus_within_limit(unsigned cpus, std::string_view cpu_max) {
-    long long quota = 0;
-    long long period = 0;
-    const std::string text(cpu_max);
-    if (std::sscanf(text.c_str(), "%lld %lld", &quota, &period) != 2 || quota <= 0 || period <= 0) {
+    const auto space = cpu_max.find(' ');
+    if (space == std::string_view::npos) {
+        return cpus;
+    }
+    const auto quota = parse_integer(cpu_max.substr(0, space), "quota");
+    const auto period = parse_integer(cpu_max.substr(space + 1), "period");
+    if (!quota || !period || quota.value() <= 0 || period.value() <= 0) {
         return cpus;  // "max <period>": no limit
     }
-    const auto limit = static_cast<unsigned>(std::max(1LL, (quota + period - 1) / period));
+    const auto limit = static_cast<unsigned>(
+        std::max(std::int64_t{1}, (quota.value() + period.value() - 1) / period.value()));
     return std::min(cpus, limit);
 }
 
@@ -261,10 +267,10 @@ HttpClient& Runtime::client() {
 }
 
 void Runtime::add_common_routes(Router& router, Application& application) {
-    router.add(http::verb::get, "/healthz", [this](Request) { return healthz(); });
+    router.add(http::verb::get, "/healthz", [this](const Request&) { return healthz(); });
     router.add(http::verb::get, "/readyz",
-               [this, &application](Request) { return readyz(application); });
-    router.add(http::verb::get, "/metrics", [this](Request) { return render_metrics(); });
+               [this, &application](const Request&) { return readyz(application); });
+    router.add(http::verb::get, "/metrics", [this](const Request&) { return render_metrics(); });
 }
 
 Task<Response> Runtime::healthz() {
@@ -302,6 +308,7 @@ int Runtime::run(Application& application) {
     server_ = std::make_unique<HttpServer>(options, std::move(router), metrics_);
 
     std::vector<net::io_context*> contexts;
+    contexts.reserve(loops_.size());
     for (auto& loop : loops_) {
         contexts.push_back(&loop->context);
     }

@@ -55,11 +55,13 @@ Result<std::map<std::string, std::string>> print_config(
     argv_text.insert(argv_text.end(), args.begin(), args.end());
     argv_text.emplace_back("--print-config");
     std::vector<std::string> env_text;
+    env_text.reserve(environment.size());
     for (const auto& [key, value] : environment) {
         env_text.push_back(key + "=" + value);
     }
     auto pointers = [](std::vector<std::string>& texts) {
         std::vector<char*> result;
+        result.reserve(texts.size() + 1);
         for (auto& text : texts) {
             result.push_back(text.data());
         }

@@ -77,7 +77,8 @@ Result<std::vector<Address>> parse_addresses(std::string_view text) {
     return addresses;
 }
 
-std::optional<ServiceName> service_of_host(std::string_view host, std::string_view namespace_) {
+std::optional<ServiceName> service_of_host(std::string_view host,
+                                           std::string_view default_namespace) {
     if (host.empty() || std::isdigit(static_cast<unsigned char>(host.front())) != 0 ||
         host.find(':') != std::string_view::npos) {
         return std::nullopt;
@@ -99,7 +100,7 @@ std::optional<ServiceName> service_of_host(std::string_view host, std::string_vi
     }
     const auto parts = split(host, '.');
     if (parts.size() == 1) {
-        return ServiceName{std::string(namespace_), std::string(parts[0])};
+        return ServiceName{std::string(default_namespace), std::string(parts[0])};
     }
     if (parts.size() == 2) {
         return ServiceName{std::string(parts[1]), std::string(parts[0])};

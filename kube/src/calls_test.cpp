@@ -26,10 +26,10 @@ TEST(Calls, RejectsWhatIsNotAnAddress) {
 }
 
 TEST(Calls, ResolvesClusterDnsNamesToServices) {
-    auto check = [](std::string_view host, const char* namespace_, const char* name) {
+    auto check = [](std::string_view host, const char* expected_namespace, const char* name) {
         const auto service = service_of_host(host, "calcmesh");
         ASSERT_TRUE(service.has_value()) << host;
-        EXPECT_EQ(service->namespace_, namespace_) << host;
+        EXPECT_EQ(service->namespace_, expected_namespace) << host;
         EXPECT_EQ(service->name, name) << host;
     };
     check("log-collector", "calcmesh", "log-collector");

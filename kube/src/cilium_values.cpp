@@ -11,12 +11,12 @@ namespace calcmesh::kube {
 
 namespace {
 
-YAML::Node merge(const YAML::Node& base, const YAML::Node& override_) {
-    if (!base.IsMap() || !override_.IsMap()) {
-        return YAML::Clone(override_);
+YAML::Node merge(const YAML::Node& base, const YAML::Node& overlay) {
+    if (!base.IsMap() || !overlay.IsMap()) {
+        return YAML::Clone(overlay);
     }
     YAML::Node merged = YAML::Clone(base);
-    for (const auto& entry : override_) {
+    for (const auto& entry : overlay) {
         const auto key = entry.first.Scalar();
         merged[key] = merged[key] ? merge(merged[key], entry.second) : YAML::Clone(entry.second);
     }

@@ -19,11 +19,11 @@ const std::vector<std::string> kPodLabels = {
     "app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"};
 
 /// The clusters where a Service of this name has pods behind it.
-std::vector<const Cluster*> serving_clusters(const Mesh& mesh, std::string_view namespace_,
+std::vector<const Cluster*> serving_clusters(const Mesh& mesh, std::string_view service_namespace,
                                              std::string_view name) {
     std::vector<const Cluster*> result;
     for (const Cluster& cluster : mesh.clusters) {
-        const Service* service = cluster.find_service(namespace_, name);
+        const Service* service = cluster.find_service(service_namespace, name);
         if (service != nullptr && !cluster.backends(*service).empty()) {
             result.push_back(&cluster);
         }

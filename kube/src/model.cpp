@@ -443,20 +443,21 @@ Result<std::vector<ResolvedVar>> resolve_environment(const Cluster& cluster,
             vars.push_back(std::move(var));
         }
     };
-    const std::string& namespace_ = workload.id.namespace_;
+    const std::string& workload_namespace = workload.id.namespace_;
     for (std::size_t i = 0; i < container.env_from.size(); ++i) {
         const EnvFromSource& source = container.env_from[i];
         const std::string field = container.field + ".envFrom[" + std::to_string(i) + "]";
         if (!source.secret.empty()) {
             continue;  // names unknown offline
         }
-        const ConfigMap* config_map = cluster.find_config_map(namespace_, source.config_map);
+        const ConfigMap* config_map =
+            cluster.find_config_map(workload_namespace, source.config_map);
         if (config_map == nullptr) {
             if (source.optional) {
                 continue;
             }
             return fail(ErrorCode::not_found,
-                        workload.id.at(field) + ": no ConfigMap " + namespace_ + "/" +
+                        workload.id.at(field) + ": no ConfigMap " + workload_namespace + "/" +
                             source.config_map + " in " + cluster.file,
                         field);
         }
@@ -469,14 +470,15 @@ Result<std::vector<ResolvedVar>> resolve_environment(const Cluster& cluster,
         const std::string field = container.field + ".env[" + std::to_string(i) + "]";
         ResolvedVar resolved{var.name, var.value, workload.id.at(field)};
         if (!var.config_map.empty()) {
-            const ConfigMap* config_map = cluster.find_config_map(namespace_, var.config_map);
+            const ConfigMap* config_map =
+                cluster.find_config_map(workload_namespace, var.config_map);
             const auto it = config_map == nullptr
                                 ? std::map<std::string, std::string>::const_iterator{}
                                 : config_map->data.find(var.config_map_key);
             if (config_map == nullptr || it == config_map->data.end()) {
                 return fail(ErrorCode::not_found,
                             workload.id.at(field) + ": no key " + var.config_map_key +
-                                " in ConfigMap " + namespace_ + "/" + var.config_map,
+                                " in ConfigMap " + workload_namespace + "/" + var.config_map,
                             field);
             }
             resolved.value = it->second;

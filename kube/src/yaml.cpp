@@ -126,8 +126,8 @@ std::string describe(const YAML::Node& node) {
     return type.empty() ? "the string \"" + node.Scalar() + "\"" : type;
 }
 
-YamlField::YamlField(YAML::Node node, std::string path, FieldProblem problem)
-    : node_(std::move(node)), path_(std::move(path)), problem_(std::move(problem)) {}
+YamlField::YamlField(const YAML::Node& node, std::string path, FieldProblem problem)
+    : node_(node), path_(std::move(path)), problem_(std::move(problem)) {}
 
 void YamlField::problem(const std::string& message) const {
     problem_(path_, message);

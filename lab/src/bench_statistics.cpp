@@ -12,6 +12,7 @@ Table tabulate(const nlohmann::json& data) {
 
 std::vector<double> values_of(const std::map<int, double>& rounds) {
     std::vector<double> values;
+    values.reserve(rounds.size());
     for (const auto& [round, value] : rounds) {
         values.push_back(value);
     }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -53,11 +54,26 @@ int ifindex_of(const std::string& device) {
 }
 
 void parse_mac(const std::string& text, __u8 (&mac)[6]) {
-    unsigned bytes[6];
-    std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x", &bytes[0], &bytes[1], &bytes[2], &bytes[3],
-                &bytes[4], &bytes[5]);
-    for (int i = 0; i < 6; ++i) {
-        mac[i] = static_cast<__u8>(bytes[i]);
+    const auto malformed = [&text] {
+        return std::invalid_argument(fmt::format("not a MAC address: '{}'", text));
+    };
+    const char* at = text.c_str();
+    const char* const end = at + text.size();
+    for (std::size_t i = 0; i < std::size(mac); ++i) {
+        if (i > 0) {
+            if (at == end || *at != ':') {
+                throw malformed();
+            }
+            ++at;
+        }
+        const auto [next, error] = std::from_chars(at, end, mac[i], 16);
+        if (error != std::errc() || next - at != 2) {
+            throw malformed();
+        }
+        at = next;
+    }
+    if (at != end) {
+        throw malformed();
     }
 }
 
@@ -68,11 +84,8 @@ void check(int rc, const std::string& what) {
 }
 
 bpf_tc_hook ingress_hook(int ifindex) {
-    bpf_tc_hook hook{};
-    hook.sz = sizeof(hook);
-    hook.ifindex = ifindex;
-    hook.attach_point = BPF_TC_INGRESS;
-    return hook;
+    return bpf_tc_hook{
+        .sz = sizeof(bpf_tc_hook), .ifindex = ifindex, .attach_point = BPF_TC_INGRESS};
 }
 
 bpf_tc_opts filter_opts(std::uint32_t priority, int prog_fd) {

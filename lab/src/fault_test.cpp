@@ -72,8 +72,8 @@ class LabFaultTest : public ::testing::Test {
     }
 
     static const Topology& topology() {
-        static const Topology topology(name_);
-        return topology;
+        static const Topology kTopology(name_);
+        return kTopology;
     }
 
     static CommandResult calcmesh(std::vector<std::string> arguments) {

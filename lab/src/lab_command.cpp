@@ -201,7 +201,9 @@ CLI::App& add_lab_command(CLI::App& app) {
             lab::run_forwarder(topology,
                                {{options->job_submitter_port, "job-submitter", 8080},
                                 {options->help_page_port, "help-page", 8081}},
-                               [](const std::string& line) { std::cout << line << std::endl; });
+                               [](const std::string& line) {
+                                   std::cout << line << '\n' << std::flush;
+                               });
             return 0;
         });
     add_name(forward, *options);

@@ -121,8 +121,8 @@ class LabTest : public ::testing::Test {
     }
 
     static const Topology& topology() {
-        static const Topology topology(name_);
-        return topology;
+        static const Topology kTopology(name_);
+        return kTopology;
     }
 
     // Runs lab_perf in a pod against a pod's server; returns its JSON result.

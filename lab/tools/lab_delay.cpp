@@ -219,8 +219,7 @@ int main(int argc, char** argv) {
     sigaction(SIGINT, &stop, nullptr);
     try {
         QueueSocket socket(queue);
-        std::cerr << "lab_delay: queue " << queue << " bound, delay " << delay_ms << " ms"
-                  << std::endl;
+        std::cerr << "lab_delay: queue " << queue << " bound, delay " << delay_ms << " ms\n";
         const auto delay = std::chrono::milliseconds(delay_ms);
         std::deque<Held> held;
         std::uint64_t released = 0;
@@ -253,9 +252,9 @@ int main(int argc, char** argv) {
         if (!held.empty()) {
             socket.accept_up_to(held.back().id);
         }
-        std::cerr << "lab_delay: stopped after " << released << " packets" << std::endl;
+        std::cerr << "lab_delay: stopped after " << released << " packets\n";
     } catch (const std::exception& error) {
-        std::cerr << "lab_delay: " << error.what() << std::endl;
+        std::cerr << "lab_delay: " << error.what() << '\n';
         return 1;
     }
     return 0;

@@ -122,7 +122,7 @@ int serve(const Options& options) {
     if (listen(listener, 128) != 0) {
         fail("listen");
     }
-    std::cout << "listening on port " << options.port << std::endl;
+    std::cout << "listening on port " << options.port << '\n' << std::flush;
     while (true) {
         const int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) {

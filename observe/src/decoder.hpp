@@ -12,7 +12,7 @@
 #include "calcmesh/lab/topology.hpp"
 #include "flow.hpp"
 
-struct flow_event;
+struct flow_event;  // NOLINT(readability-identifier-naming): the BPF programs' C struct
 
 namespace calcmesh::observe {
 

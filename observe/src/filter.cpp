@@ -82,6 +82,7 @@ void FlowFilter::validate() const {
 
 nlohmann::json to_json(const FlowFilter& filter) {
     std::vector<std::string> verdicts;
+    verdicts.reserve(filter.verdict.size());
     for (const auto verdict : filter.verdict) {
         verdicts.push_back(to_string(verdict));
     }

@@ -188,7 +188,7 @@ void add_observe_commands(CLI::App& app, CLI::App& lab) {
             if (options->serve) {
                 options->serve_options.lab = options->lab;
                 return observe::run_serve(options->serve_options, [](const std::string& url) {
-                    std::cout << "serving the service map on " << url << std::endl;
+                    std::cout << "serving the service map on " << url << '\n' << std::flush;
                 });
             }
             return print_flows(*options);

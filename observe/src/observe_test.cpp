@@ -76,8 +76,8 @@ class ObserveLab : public ::testing::Test {
     }
 
     static const lab::Topology& topology() {
-        static const lab::Topology topology(name_);
-        return topology;
+        static const lab::Topology kTopology(name_);
+        return kTopology;
     }
 
     static CommandResult in_pod(const std::string& pod, std::vector<std::string> argv) {
@@ -223,6 +223,7 @@ class ObserveLab : public ::testing::Test {
                 topology().pod(probe.to).ip.str(), probe.port, probe.to, probe.to);
         }
         std::vector<std::pair<std::string, std::future<CommandResult>>> runs;
+        runs.reserve(scripts.size());
         for (const auto& [from, script] : scripts) {
             runs.emplace_back(from, std::async(std::launch::async, [from, script] {
                                   return in_pod(from == "world" ? "client" : from,

@@ -179,6 +179,7 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 
 std::string refs_text(const std::vector<RuleRef>& rules) {
     std::vector<std::string> parts;
+    parts.reserve(rules.size());
     for (const RuleRef& rule : rules) {
         parts.push_back(rule.to_string());
     }
@@ -368,6 +369,7 @@ CompiledPolicy compile(const PolicySet& set, const Inventory& inventory, const O
                 continue;
             }
             std::vector<std::vector<Peer>> peers;
+            peers.reserve(spec.rules.size());
             for (const PeerRule& rule : spec.rules) {
                 peers.push_back(expand_peers(policy, rule, inventory, options));
             }
@@ -446,6 +448,7 @@ std::vector<Request> kafka_operation(std::string_view operation, const std::stri
         keys = {std::string(operation)};
     }
     std::vector<Request> requests;
+    requests.reserve(keys.size());
     for (const auto& key : keys) {
         requests.push_back(Request::kafka(key, kafka_key_has_topics(key) ? topic : ""));
     }

@@ -123,6 +123,7 @@ std::string rules_of(const Decision& decision) {
 
 std::vector<MatrixRow> matrix_pairs(const Inventory& inventory) {
     std::vector<Peer> sources;
+    sources.reserve(inventory.size() + 2);  // and the world and the host
     for (std::size_t i = 0; i < inventory.size(); ++i) {
         sources.push_back(Peer::of(i));
     }

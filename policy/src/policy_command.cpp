@@ -289,6 +289,7 @@ int run_check(const CommonOptions& common, const EngineOptions& engine,
         requests.push_back({});
     }
     std::vector<Query> queries;
+    queries.reserve(requests.size());
     for (const Request& request : requests) {
         queries.push_back({from.value(), to.value(), options.port, *protocol, request});
     }
@@ -363,6 +364,7 @@ int run_matrix(const CommonOptions& common, const EngineOptions& engine,
     }
     auto rows = matrix_pairs(inputs->inventory);
     std::vector<Query> queries;
+    queries.reserve(rows.size());
     for (const MatrixRow& row : rows) {
         queries.push_back({row.from, row.to, row.port, row.protocol, {}});
     }

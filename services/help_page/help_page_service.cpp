@@ -80,6 +80,7 @@ Task<HelpPageService::Fragment> HelpPageService::fetch_about(Operation operation
 
 Task<Response> HelpPageService::handle_page(Request /*request*/) {
     std::vector<Task<Fragment>> fetches;
+    fetches.reserve(kAllOperations.size());
     for (const auto operation : kAllOperations) {
         fetches.push_back(fetch_about(operation));
     }

@@ -5,7 +5,7 @@
 namespace calcmesh::job_submitter {
 namespace {
 
-Request request(std::string content_type, std::string body) {
+Request request(const std::string& content_type, std::string body) {
     Request request;
     request.message.method(http::verb::post);
     if (!content_type.empty()) {
@@ -15,8 +15,8 @@ Request request(std::string content_type, std::string body) {
     return request;
 }
 
-Result<SubmitRequest> parse(std::string content_type, std::string body) {
-    return parse_submit_request(request(std::move(content_type), std::move(body)));
+Result<SubmitRequest> parse(const std::string& content_type, std::string body) {
+    return parse_submit_request(request(content_type, std::move(body)));
 }
 
 TEST(SubmitRequest, ReadsJson) {

@@ -147,8 +147,9 @@ Task<Response> LogCollectorService::save_log(Request request) {
 
     auto durable = std::make_shared<AsyncEvent<Result<LogStore::AppendResult>>>(
         co_await net::this_coro::executor);
-    store_.append(std::move(lines).value(),
-                  [durable](Result<LogStore::AppendResult> result) { durable->deliver(result); });
+    store_.append(
+        std::move(lines).value(),
+        [durable](const Result<LogStore::AppendResult>& result) { durable->deliver(result); });
     const auto result =
         co_await durable->wait_until(std::chrono::steady_clock::now() + ack_timeout_);
     if (!result) {

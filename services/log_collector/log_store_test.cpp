@@ -28,8 +28,9 @@ class LogStoreTest : public ::testing::Test {
     static Result<LogStore::AppendResult> append(LogStore& store, std::vector<StoredLine> lines) {
         std::promise<Result<LogStore::AppendResult>> done;
         auto future = done.get_future();
-        store.append(std::move(lines),
-                     [&done](Result<LogStore::AppendResult> result) { done.set_value(result); });
+        store.append(std::move(lines), [&done](const Result<LogStore::AppendResult>& result) {
+            done.set_value(result);
+        });
         return future.get();
     }
 
@@ -195,7 +196,7 @@ TEST_F(LogStoreTest, GroupCommitSharesSyncsAmongConcurrentAppends) {
     std::vector<std::promise<bool>> done(kAppends);
     for (int i = 0; i < kAppends; ++i) {
         store.append({line("r" + std::to_string(i), "j", "addition")},
-                     [&done, i](Result<LogStore::AppendResult> result) {
+                     [&done, i](const Result<LogStore::AppendResult>& result) {
                          done[i].set_value(result.has_value());
                      });
     }

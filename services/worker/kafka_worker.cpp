@@ -121,7 +121,7 @@ void KafkaWorker::reject(const KafkaMessage& message, const Error& error) {
 }
 
 void KafkaWorker::reply(const std::string& job_id, const std::string& text,
-                        std::shared_ptr<Completion> completion) {
+                        const std::shared_ptr<Completion>& completion) {
     auto queued = std::make_shared<std::atomic<bool>>(false);
     auto on_delivery = [this, job_id, text, completion, queued](Result<void> delivered) {
         if (delivered) {

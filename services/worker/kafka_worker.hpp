@@ -50,7 +50,7 @@ class KafkaWorker {
     void reject(const KafkaMessage& message, const Error& error);
     /// Produces a result; its delivery completes its part of the request.
     void reply(const std::string& job_id, const std::string& text,
-               std::shared_ptr<Completion> completion);
+               const std::shared_ptr<Completion>& completion);
 
     KafkaConfig config_;
     Operation operation_;

@@ -14,10 +14,11 @@ namespace calcmesh::worker {
 class LogShipper::Sender {
   public:
     /// `first_loop` is where `flush` waits for the sender to finish.
-    Sender(LogShipper& shipper, net::any_io_executor loop, net::any_io_executor first_loop)
+    Sender(LogShipper& shipper, const net::any_io_executor& loop,
+           const net::any_io_executor& first_loop)
         : shipper_(shipper),
-          wakeup_(std::move(loop)),
-          finished_(std::make_shared<AsyncEvent<bool>>(std::move(first_loop))) {}
+          wakeup_(loop),
+          finished_(std::make_shared<AsyncEvent<bool>>(first_loop)) {}
 
     void enqueue(std::string line, Settled settled);
     /// Starts the sending coroutine on its loop.

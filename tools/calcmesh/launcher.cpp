@@ -87,7 +87,8 @@ Launcher::~Launcher() {
 void Launcher::say(const std::string& line) {
     std::lock_guard lock(output_mutex_);
     std::cout << std::string(prefix_width_ - std::min(prefix_width_, std::size_t{8}), ' ')
-              << "calcmesh | " << line << std::endl;
+              << "calcmesh | " << line << '\n'
+              << std::flush;
 }
 
 bool Launcher::spawn(Child& child) {

@@ -73,7 +73,7 @@ class HttpClient {
     /// in that turn join the first batch.
     Task<void> run_batches(ConnectionPtr connection, const Exchange* until);
     /// Ends a broken connection: fails or re-sends the requests it left without an answer.
-    void abandon(Connection& connection, std::vector<ExchangePtr> unanswered,
+    void abandon(Connection& connection, const std::vector<ExchangePtr>& unanswered,
                  boost::system::error_code ec, bool may_resend);
     void remove(const Connection& connection);
 

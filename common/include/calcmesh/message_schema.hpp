@@ -163,21 +163,21 @@ constexpr bool names_are_unique(const Fields<Message, size>& fields) {
 template <const auto& fields, class Message>
 void write_object(std::string& out, const Message& message) {
     static_assert(names_are_unique(fields), "two members of a message share a name");
-    static constexpr auto order = written_order(fields);
+    static constexpr auto kOrder = written_order(fields);
     JsonObjectWriter object(out);
     [&]<std::size_t... index>(std::index_sequence<index...>) {
         const auto member = [&]<std::size_t at>() {
-            constexpr const auto& field = fields[at];
-            if constexpr (field.has != nullptr) {
-                if (!field.has(message)) {
+            constexpr const auto& kField = fields[at];
+            if constexpr (kField.has != nullptr) {
+                if (!kField.has(message)) {
                     return;
                 }
             }
-            field.write(object.key(field.name), message);
+            kField.write(object.key(kField.name), message);
         };
-        (member.template operator()<order[index]>(), ...);
+        (member.template operator()<kOrder[index]>(), ...);
     }
-    (std::make_index_sequence<order.size()>{});
+    (std::make_index_sequence<kOrder.size()>{});
 }
 
 // ---- The full reader --------------------------------------------------------------------------

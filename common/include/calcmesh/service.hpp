@@ -131,10 +131,13 @@ int service_main(const std::string& service, const std::string& description, int
         return *exit_code;
     }
     // A configuration may name the process more precisely, e.g. "division_worker".
-    std::string name = service;
-    if constexpr (requires { config.service_name(); }) {
-        name = config.service_name();
-    }
+    const std::string name = [&]() -> std::string {
+        if constexpr (requires { config.service_name(); }) {
+            return config.service_name();
+        } else {
+            return service;
+        }
+    }();
     config.common.resolve_defaults(name);
     setup_logging(name, config.common.log_level);
     try {

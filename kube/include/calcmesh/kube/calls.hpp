@@ -32,9 +32,10 @@ Result<std::vector<Address>> parse_addresses(std::string_view text);
 
 /// The Service a cluster DNS name resolves through: "svc", "svc.ns", "svc.ns.svc",
 /// "svc.ns.svc.cluster.local", and the per-pod names of a headless Service
-/// "pod.svc.ns.svc.cluster.local". Short names are relative to `namespace_`, as in the search
-/// path of a pod there. None for IP addresses and names outside the cluster domain.
-std::optional<ServiceName> service_of_host(std::string_view host, std::string_view namespace_);
+/// "pod.svc.ns.svc.cluster.local". Short names are relative to `default_namespace`, as in the
+/// search path of a pod there. None for IP addresses and names outside the cluster domain.
+std::optional<ServiceName> service_of_host(std::string_view host,
+                                           std::string_view default_namespace);
 
 /// A connection a container is configured to open, or an address a server gives out.
 struct Call {

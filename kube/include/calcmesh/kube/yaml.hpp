@@ -45,7 +45,7 @@ using FieldProblem = std::function<void(const std::string& field, const std::str
 /// \"80\"") and then reads as absent too.
 class YamlField {
   public:
-    YamlField(YAML::Node node, std::string path, FieldProblem problem);
+    YamlField(const YAML::Node& node, std::string path, FieldProblem problem);
 
     bool present() const { return node_.IsDefined() && !node_.IsNull(); }
     const std::string& path() const { return path_; }
