@@ -563,8 +563,11 @@ TEST(DeliveryFaultWorker, KilledUnderHttpLoadLosesAtMostTheRecordsItHeldInMemory
 TEST(DeliveryFaultBroker, KilledAndRestartedMidStreamNothingHangsAndEveryoneReconnects) {
     OwnBroker broker("fault-broker-kill");
     constexpr auto kKafkaTimeout = std::chrono::milliseconds(8000);
+    // Room for every job of the run in job_submitter's table: the http load ends thousands of
+    // jobs a second, which would push the queued jobs out between their end and the check.
     KafkaSystem system("fault-broker-kill-system", broker.bootstrap(), {Operation::addition},
-                       {"--kafka-timeout-ms", std::to_string(kKafkaTimeout.count())});
+                       {"--kafka-timeout-ms", std::to_string(kKafkaTimeout.count()),
+                        "--jobs-capacity", "1000000"});
     const auto submitter_url = system.submitter()->url();
     auto& worker = system.worker(Operation::addition);
 

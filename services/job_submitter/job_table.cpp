@@ -157,12 +157,15 @@ std::string to_json_text(const Job& job, const Error* error) {
 
 void JobTable::add(const Job& job) {
     std::lock_guard lock(mutex_);
-    if (jobs_.emplace(job.input.job_id, job).second) {
-        order_.push_back(job.input.job_id);
+    const auto [it, added] = jobs_.try_emplace(job.input.job_id, Entry{job, {}});
+    if (added) {
+        auto& queue = job.status == JobStatus::pending ? pending_ : ended_;
+        it->second.queued = queue.insert(queue.end(), job.input.job_id);
     }
-    while (order_.size() > capacity_) {
-        jobs_.erase(order_.front());
-        order_.pop_front();
+    while (jobs_.size() > capacity_) {
+        auto& queue = ended_.empty() ? pending_ : ended_;
+        jobs_.erase(queue.front());
+        queue.pop_front();
     }
 }
 
@@ -170,10 +173,10 @@ std::optional<Job> JobTable::finish(const std::string& job_id, Result<Outcome> o
                                     std::optional<WorkerIdentity> worker) {
     std::lock_guard lock(mutex_);
     const auto it = jobs_.find(job_id);
-    if (it == jobs_.end() || it->second.status != JobStatus::pending) {
+    if (it == jobs_.end() || it->second.job.status != JobStatus::pending) {
         return std::nullopt;
     }
-    auto& job = it->second;
+    auto& job = it->second.job;
     job.status = outcome ? JobStatus::completed : JobStatus::failed;
     job.outcome = std::move(outcome);
     job.worker = std::move(worker);
@@ -181,6 +184,7 @@ std::optional<Job> JobTable::finish(const std::string& job_id, Result<Outcome> o
     job.elapsed_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - job.started)
             .count();
+    ended_.splice(ended_.end(), pending_, it->second.queued);
     return job;
 }
 
@@ -190,7 +194,7 @@ std::optional<Job> JobTable::find(const std::string& job_id) const {
     if (it == jobs_.end()) {
         return std::nullopt;
     }
-    return it->second;
+    return it->second.job;
 }
 
 std::size_t JobTable::size() const {

@@ -1,7 +1,7 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -31,8 +31,9 @@ struct Job {
 /// failed: that error, with the job's id in it, is the "error" member.
 std::string to_json_text(const Job& job, const Error* error = nullptr);
 
-/// The jobs of this instance, bounded: when full, the oldest job is forgotten.
-/// Thread-safe.
+/// The jobs of this instance, bounded: when full, the job that ended first is forgotten, and
+/// a pending job only when none has ended, so that a job accepted with `wait: false` is still
+/// there when its result comes, however many quick jobs ran meanwhile. Thread-safe.
 class JobTable {
   public:
     explicit JobTable(std::size_t capacity) : capacity_(capacity) {}
@@ -49,8 +50,13 @@ class JobTable {
   private:
     std::size_t capacity_;
     mutable std::mutex mutex_;
-    std::unordered_map<std::string, Job> jobs_;
-    std::deque<std::string> order_;
+    struct Entry {
+        Job job;
+        std::list<std::string>::iterator queued;  ///< its place in pending_ or ended_
+    };
+    std::unordered_map<std::string, Entry> jobs_;
+    std::list<std::string> pending_;  ///< by submission
+    std::list<std::string> ended_;    ///< by the time they ended
 };
 
 }  // namespace calcmesh::job_submitter

@@ -66,5 +66,29 @@ TEST(JobTable, ForgetsTheOldestJobWhenFull) {
     EXPECT_TRUE(table.find("c"));
 }
 
+TEST(JobTable, AJobStillPendingOutlivesLaterJobsThatEnded) {
+    JobTable table(3);
+    const auto add = [&](const char* id) {
+        auto job = pending_job();
+        job.input.job_id = id;
+        table.add(job);
+    };
+    add("waiting");
+    for (const auto* id : {"quick-1", "quick-2", "quick-3", "quick-4"}) {
+        add(id);
+        ASSERT_TRUE(table.finish(id, Outcome{1}, std::nullopt));
+    }
+    EXPECT_EQ(table.size(), 3U);
+    EXPECT_TRUE(table.find("waiting")) << "a pending job goes only when no ended job is left";
+    EXPECT_FALSE(table.find("quick-1"));
+    EXPECT_FALSE(table.find("quick-2"));
+    EXPECT_TRUE(table.find("quick-4"));
+    // The late result still completes it.
+    EXPECT_TRUE(table.finish("waiting", Outcome{2}, std::nullopt));
+    add("next");
+    EXPECT_TRUE(table.find("waiting")) << "ended last, so forgotten last";
+    EXPECT_FALSE(table.find("quick-3"));
+}
+
 }  // namespace
 }  // namespace calcmesh::job_submitter

@@ -23,7 +23,8 @@ void SubmitterConfig::add_to(ConfigParser& parser) {
         ->check(CLI::PositiveNumber);
     parser
         .add("jobs-capacity", jobs_capacity,
-             "Jobs kept for GET /jobs/<id>; older ones are forgotten")
+             "Jobs kept for GET /jobs/<id>; past it the one that ended first is forgotten "
+             "(a pending job only when none has ended)")
         ->check(CLI::PositiveNumber);
     parser
         .add("max-in-flight", max_in_flight,
