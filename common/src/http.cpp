@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "calcmesh/json_reader.hpp"
 
@@ -20,20 +21,18 @@ int hex_value(char c) {
     return -1;
 }
 
-Result<std::string> decode_component(std::string_view text) {
+/// The text of a name or value with its escapes decoded; nothing if an escape is malformed.
+std::optional<std::string> decode_component(std::string_view text) {
     std::string out;
     out.reserve(text.size());
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (text[i] == '+') {
             out += ' ';
         } else if (text[i] == '%') {
-            if (i + 2 >= text.size()) {
-                return fail(ErrorCode::invalid_field, "malformed percent-escape in form data");
-            }
-            const int high = hex_value(text[i + 1]);
-            const int low = hex_value(text[i + 2]);
+            const int high = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+            const int low = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
             if (high < 0 || low < 0) {
-                return fail(ErrorCode::invalid_field, "malformed percent-escape in form data");
+                return std::nullopt;
             }
             out += static_cast<char>(high * 16 + low);
             i += 2;
@@ -56,13 +55,22 @@ Result<FormFields> parse_form(std::string_view text) {
             continue;
         }
         const auto eq = pair.find('=');
-        auto name = decode_component(pair.substr(0, eq));
+        const auto raw_name = pair.substr(0, eq);
+        auto name = decode_component(raw_name);
+        if (!name) {
+            return fail(ErrorCode::invalid_field, "malformed percent-escape in the field name '" +
+                                                      std::string(raw_name) +
+                                                      "' (expected % and two hex digits)");
+        }
         auto value = decode_component(eq == std::string_view::npos ? std::string_view{}
                                                                    : pair.substr(eq + 1));
-        if (!name || !value) {
-            return fail(ErrorCode::invalid_field, "malformed percent-escape in form data");
+        if (!value) {
+            return fail(ErrorCode::invalid_field,
+                        "malformed percent-escape in the value of field '" + *name +
+                            "' (expected % and two hex digits)",
+                        *name);
         }
-        fields.emplace_back(std::move(name).value(), std::move(value).value());
+        fields.emplace_back(std::move(*name), std::move(*value));
     }
     return fields;
 }

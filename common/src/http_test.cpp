@@ -20,6 +20,19 @@ TEST(ParseForm, RejectsBrokenEscapes) {
     EXPECT_FALSE(parse_form("a=%"));
 }
 
+TEST(ParseForm, ABrokenEscapeNamesItsField) {
+    const auto in_value = parse_form("operation=add&a=%4g&b=2");
+    ASSERT_FALSE(in_value);
+    EXPECT_EQ(in_value.error().code, ErrorCode::invalid_field);
+    EXPECT_EQ(in_value.error().field, "a");
+    EXPECT_NE(in_value.error().message.find("value of field 'a'"), std::string::npos)
+        << in_value.error().message;
+    const auto in_name = parse_form("operation=add&b%=2");
+    ASSERT_FALSE(in_name);
+    EXPECT_NE(in_name.error().message.find("field name 'b%'"), std::string::npos)
+        << in_name.error().message;
+}
+
 TEST(ParseUrl, SplitsHostPortAndPath) {
     const auto url = parse_url("http://addition-worker.calcmesh:8091/api/").value();
     EXPECT_EQ(url.host, "addition-worker.calcmesh");
