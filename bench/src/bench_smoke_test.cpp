@@ -12,7 +12,7 @@
 
 #include "calcmesh/arithmetic.hpp"
 #include "calcmesh/bench/target.hpp"
-#include "calcmesh/kafka.hpp"
+#include "kafka_system.hpp"
 #include "service_process.hpp"
 
 namespace calcmesh::testing {
@@ -27,8 +27,8 @@ struct BenchRun {
 };
 
 /// Runs `calcmesh bench <args>` and collects its exit code, stdout and stderr.
-BenchRun run_bench(const TempDir& dir, const std::string& args) {
-    const auto err_file = dir.path() / "bench.err";
+BenchRun run_bench(const std::filesystem::path& dir, const std::string& args) {
+    const auto err_file = dir / "bench.err";
     const auto command = bin_dir() + "/calcmesh bench " + args + " 2>" + err_file.string();
     BenchRun run;
     FILE* pipe = ::popen(command.c_str(), "r");
@@ -103,9 +103,9 @@ struct HttpSystem {
 TEST(BenchSmoke, HttpJobsClosedLoopWithEveryLogRecordStored) {
     HttpSystem system;
     const auto report = checked_report(run_bench(
-        system.dir, "--target submit --url " + system.submitter->url() + " --mechanism http" +
-                        " --log-collector " + system.collector->url() +
-                        " --concurrency 8 --warmup 0.2 --duration 1 --json"));
+        system.dir.path(), "--target submit --url " + system.submitter->url() +
+                               " --mechanism http" + " --log-collector " + system.collector->url() +
+                               " --concurrency 8 --warmup 0.2 --duration 1 --json"));
     EXPECT_EQ(report["mode"], "closed");
     EXPECT_EQ(report["concurrency"], 8);
     EXPECT_EQ(report["target"]["kind"], "submit");
@@ -120,19 +120,20 @@ TEST(BenchSmoke, HttpJobsClosedLoopWithEveryLogRecordStored) {
 TEST(BenchSmoke, OpenLoopHoldsItsRateAndASweepDrawsItsPlot) {
     HttpSystem system;
     const auto healthz = system.submitter->url() + "/healthz --expect-body '\"status\":\"ok\"'";
-    const auto report =
-        checked_report(run_bench(system.dir, "--target url --url " + healthz +
-                                                 " --rate 300 --warmup 0.2 --duration 1 --json"));
+    const auto report = checked_report(run_bench(
+        system.dir.path(),
+        "--target url --url " + healthz + " --rate 300 --warmup 0.2 --duration 1 --json"));
     EXPECT_EQ(report["mode"], "open");
     EXPECT_EQ(report["rate_rps"], 300.0);
     EXPECT_NEAR(report.value("ok", 0), 300, 15);
 
     const auto csv = system.dir.path() / "sweep.csv";
     const auto png = system.dir.path() / "sweep.png";
-    const auto sweep = run_bench(system.dir, "--target url --url " + healthz +
-                                                 " --sweep --peak 400 --sweep-steps 2 --sweep-max 1"
-                                                 " --warmup 0.1 --duration 0.5 --json --csv " +
-                                                 csv.string() + " --plot " + png.string());
+    const auto sweep =
+        run_bench(system.dir.path(), "--target url --url " + healthz +
+                                         " --sweep --peak 400 --sweep-steps 2 --sweep-max 1"
+                                         " --warmup 0.1 --duration 0.5 --json --csv " +
+                                         csv.string() + " --plot " + png.string());
     ASSERT_EQ(sweep.exit_code, 0) << sweep.err;
     const auto points = json::parse(sweep.out)["points"];
     ASSERT_EQ(points.size(), 2u);
@@ -147,8 +148,8 @@ TEST(BenchSmoke, OpenLoopHoldsItsRateAndASweepDrawsItsPlot) {
 TEST(BenchSmoke, SaveLogRecordsAreAcknowledged) {
     HttpSystem system;
     const auto report = checked_report(
-        run_bench(system.dir, "--target save-log --url " + system.collector->url() +
-                                  " --concurrency 16 --warmup 0.1 --duration 0.5 --json"));
+        run_bench(system.dir.path(), "--target save-log --url " + system.collector->url() +
+                                         " --concurrency 16 --warmup 0.1 --duration 0.5 --json"));
     EXPECT_EQ(report["target"]["kind"], "save-log");
     EXPECT_EQ(report["errors"], 0) << report["errors_by_kind"].dump();
 
@@ -160,9 +161,9 @@ TEST(BenchSmoke, SaveLogRecordsAreAcknowledged) {
     };
     const auto stored_before = stored();
     const auto batches = checked_report(
-        run_bench(system.dir, "--target save-log --url " + system.collector->url() +
-                                  " --records-per-request 7 --concurrency 4 --warmup 0 "
-                                  "--duration 0.3 --json"));
+        run_bench(system.dir.path(), "--target save-log --url " + system.collector->url() +
+                                         " --records-per-request 7 --concurrency 4 --warmup 0 "
+                                         "--duration 0.3 --json"));
     EXPECT_EQ(batches["target"]["records_per_request"], 7);
     EXPECT_EQ(batches["errors"], 0) << batches["errors_by_kind"].dump();
     EXPECT_EQ(stored() - stored_before, 7 * batches["ok_with_warmup"].get<double>());
@@ -170,84 +171,38 @@ TEST(BenchSmoke, SaveLogRecordsAreAcknowledged) {
 
 TEST(BenchSmoke, RefusesToReportARunWithWrongAnswers) {
     HttpSystem system;
-    const auto run = run_bench(system.dir, "--target url --url " + system.submitter->url() +
-                                               "/healthz --expect-body no-such-text --concurrency 2"
-                                               " --warmup 0 --duration 0.3 --json");
+    const auto run =
+        run_bench(system.dir.path(), "--target url --url " + system.submitter->url() +
+                                         "/healthz --expect-body no-such-text --concurrency 2"
+                                         " --warmup 0 --duration 0.3 --json");
     EXPECT_EQ(run.exit_code, 3);
     EXPECT_EQ(run.out, "") << "no report at all";
     EXPECT_NE(run.err.find("refusing to report this run"), std::string::npos) << run.err;
     EXPECT_NE(run.err.find("unexpected_body"), std::string::npos) << run.err;
 }
 
-/// The broker this test run started (tests/CMakeLists.txt).
-std::string shared_bootstrap() {
-    const char* dir = std::getenv("CALCMESH_TEST_KAFKA_DIR");
-    if (!dir) {
-        throw std::runtime_error(
-            "CALCMESH_TEST_KAFKA_DIR is not set: run these tests through ctest");
-    }
-    std::ifstream in(std::string(dir) + "/broker.port");
-    std::string port;
-    in >> port;
-    return "127.0.0.1:" + port;
-}
-
 TEST(BenchSmoke, KafkaTripAndKafkaJobs) {
-    const auto bootstrap = shared_bootstrap();
-    TempDir dir("bench-smoke-kafka");
-    const auto prefix = "bench" + std::to_string(::getpid()) + "_";
-    std::vector<std::string> topics;
-    std::vector<std::string> flags = {"--kafka-bootstrap-servers", bootstrap, "--access-log",
-                                      "false"};
-    for (const auto operation : kAllOperations) {
-        const std::string name(operation_name(operation));
-        topics.push_back(prefix + name + "_requests");
-        flags.insert(flags.end(), {"--topic-" + name + "-requests", topics.back()});
-    }
-    topics.push_back(prefix + "results");
-    flags.insert(flags.end(), {"--topic-results", topics.back()});
-    ASSERT_TRUE(create_topics(bootstrap, topics, 3, std::chrono::seconds(20)));
+    const std::vector<std::string> quiet = {"--access-log", "false"};
+    KafkaSystem system("bench-smoke-kafka", shared_bootstrap(),
+                       {kAllOperations.begin(), kAllOperations.end()}, quiet, quiet);
+    const auto& dir = system.dir();
+    const auto trips = system.topics().results() + "_trips";
 
-    const auto trip = checked_report(
-        run_bench(dir, "--target kafka-trip --kafka-bootstrap-servers " + bootstrap + " --topic " +
-                           prefix + "trips --concurrency 4 --warmup 0.2 --duration 1 --json"));
+    const auto trip = checked_report(run_bench(
+        dir, "--target kafka-trip --kafka-bootstrap-servers " + system.bootstrap() + " --topic " +
+                 trips + " --concurrency 4 --warmup 0.2 --duration 1 --json"));
     EXPECT_EQ(trip["target"]["kind"], "kafka-trip");
     EXPECT_EQ(trip["errors"], 0) << trip["errors_by_kind"].dump();
     const auto chain = checked_report(run_bench(
-        dir, "--target kafka-trip --kafka-bootstrap-servers " + bootstrap + " --topic " + prefix +
-                 "trips --passes 2 --concurrency 4 --warmup 0.2 --duration 1 "
-                 "--json"));
+        dir, "--target kafka-trip --kafka-bootstrap-servers " + system.bootstrap() + " --topic " +
+                 trips + " --passes 2 --concurrency 4 --warmup 0.2 --duration 1 --json"));
     EXPECT_EQ(chain["target"]["passes"], 2);
     EXPECT_EQ(chain["errors"], 0) << chain["errors_by_kind"].dump();
 
-    ServiceProcess collector("log_collector", {"--data-dir", (dir.path() / "data").string()},
-                             dir.path());
-    std::vector<std::unique_ptr<ServiceProcess>> workers;
-    for (const auto operation : kAllOperations) {
-        auto args = flags;
-        args.insert(args.end(), {"--operation", std::string(operation_name(operation)),
-                                 "--log-collector-url", collector.url()});
-        workers.push_back(std::make_unique<ServiceProcess>("worker", args, dir.path()));
-    }
-    ServiceProcess submitter("job_submitter", flags, dir.path());
-    ASSERT_TRUE(eventually(
-        [&] {
-            for (auto* service : {&submitter, workers[0].get(), workers[1].get(), workers[2].get(),
-                                  workers[3].get()}) {
-                const auto body = json::parse(get(service->url() + "/readyz").body, nullptr, false);
-                const auto& kafka = body["dependencies"]["kafka"];
-                if (!kafka.value("broker_reachable", false) ||
-                    !(kafka.value("partitions_assigned", false) ||
-                      kafka.value("reading_results", false))) {
-                    return false;
-                }
-            }
-            return true;
-        },
-        std::chrono::seconds(30)));
-    const auto jobs = checked_report(run_bench(
-        dir, "--target submit --mechanism kafka --url " + submitter.url() + " --log-collector " +
-                 collector.url() + " --concurrency 8 --warmup 0.2 --duration 1 --json"));
+    const auto jobs = checked_report(
+        run_bench(dir, "--target submit --mechanism kafka --url " + system.submitter()->url() +
+                           " --log-collector " + system.collector()->url() +
+                           " --concurrency 8 --warmup 0.2 --duration 1 --json"));
     EXPECT_EQ(jobs["target"]["mechanism"], "kafka");
     EXPECT_EQ(jobs["errors"], 0) << jobs["errors_by_kind"].dump();
 }
