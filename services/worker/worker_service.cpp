@@ -105,8 +105,7 @@ void WorkerConfig::add_to(ConfigParser& parser) {
 }
 
 WorkerService::WorkerService(Runtime& runtime, const WorkerConfig& config)
-    : runtime_(runtime),
-      operation_(parse_operation(config.operation).value()),
+    : operation_(parse_operation(config.operation).value()),
       identity_{worker_name(operation_), config.common.instance, config.common.cluster,
                 config.common.node},
       about_html_(about_fragment(operation_, identity_)),

@@ -52,7 +52,6 @@ class WorkerService final : public Application {
     Task<Response> handle_compute(Request request);
     Task<Response> handle_about(Request request);
 
-    Runtime& runtime_;
     Operation operation_;
     WorkerIdentity identity_;
     std::string about_html_;
