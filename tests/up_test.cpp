@@ -44,7 +44,10 @@ bool alive(pid_t pid) {
 /// `calcmesh up` on free ports and a run directory of its own, once it says it is up.
 class UpRun {
   public:
-    explicit UpRun(bool kafka, const std::vector<std::string>& extra_args = {}) : dir_("up") {
+    /// `until_up` false: returns as soon as `calcmesh up` runs, without waiting for it.
+    explicit UpRun(bool kafka, const std::vector<std::string>& extra_args = {},
+                   bool until_up = true)
+        : dir_("up") {
         std::string worker_ports;
         for (int i = 0; i < 4; ++i) {
             worker_ports += (i ? "," : "") + std::to_string(free_port());
@@ -69,7 +72,8 @@ class UpRun {
         options.argv.insert(options.argv.end(), extra_args.begin(), extra_args.end());
         options.output_file = (dir_.path() / "up.log").string();
         process_ = std::make_unique<ChildProcess>(options);
-        if (!eventually([&] { return output().find("calcmesh is up") != std::string::npos; },
+        if (until_up &&
+            !eventually([&] { return output().find("calcmesh is up") != std::string::npos; },
                         std::chrono::seconds(60))) {
             throw std::runtime_error("calcmesh up did not come up:\n" + output());
         }
@@ -247,6 +251,31 @@ TEST(Up, StopsPromptlyWhileWaitingToRestart) {
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
               << " s after SIGTERM, during a 600 s restart delay\n";
     for (const auto child : up.children) {
+        EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
+    }
+}
+
+TEST(Up, StopsAtOnceWhenAskedWhileStarting) {
+    UpRun up(true, {}, false);
+    // The broker is the first child and takes seconds to become ready: ask while it starts.
+    std::set<pid_t> children;
+    ASSERT_TRUE(eventually([&] {
+        children = children_of(up.process().pid());
+        return !children.empty();
+    }));
+    const auto started = std::chrono::steady_clock::now();
+    up.process().signal(SIGINT);
+    const auto status = up.process().wait_for(std::chrono::seconds(60));
+    ASSERT_TRUE(status) << up.output();
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
+    EXPECT_NE(up.output().find("received SIGINT, stopping"), std::string::npos) << up.output();
+    EXPECT_EQ(up.output().find("calcmesh is up"), std::string::npos)
+        << "it started the rest before stopping:\n"
+        << up.output();
+    std::cout << "[figure] calcmesh up stopped "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+              << " s after SIGINT, while the broker was starting\n";
+    for (const auto child : children) {
         EXPECT_FALSE(alive(child)) << "child " << child << " outlived calcmesh up";
     }
 }

@@ -143,7 +143,7 @@ Launcher::Progress Launcher::advance_start(Child& child, std::string& failure) {
     return Progress::serving;
 }
 
-bool Launcher::start(std::vector<ChildSpec> specs) {
+Launcher::Started Launcher::start(std::vector<ChildSpec> specs) {
     for (const auto& spec : specs) {
         prefix_width_ = std::max(prefix_width_, spec.name.size());
     }
@@ -154,31 +154,41 @@ bool Launcher::start(std::vector<ChildSpec> specs) {
         child.next_delay = restart_.first_delay;
         if (!spawn(child)) {
             stop();
-            return false;
+            return Started::failed;
         }
         std::string failure;
         Progress progress;
         while ((progress = advance_start(child, failure)) == Progress::starting) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            // A Ctrl-C while a slow child (the broker) starts stops everything at once.
+            if (stop_asked()) {
+                stop();
+                return Started::interrupted;
+            }
         }
         if (progress == Progress::failed) {
             say(child.spec.name + " " + failure);
             stop();
-            return false;
+            return Started::failed;
         }
     }
+    return Started::up;
+}
+
+bool Launcher::stop_asked() {
+    const auto signals = stop_signals();
+    // Short, so that a signal stops a start, a backoff wait or a restart at once.
+    const timespec interval{0, 100'000'000};
+    const int signal = sigtimedwait(&signals, nullptr, &interval);
+    if (signal <= 0) {
+        return false;
+    }
+    say(std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
     return true;
 }
 
 bool Launcher::wait() {
-    const auto signals = stop_signals();
     for (;;) {
-        // Short, so that a signal stops a backoff wait or a restart at once.
-        const timespec interval{0, 100'000'000};
-        const int signal = sigtimedwait(&signals, nullptr, &interval);
-        if (signal > 0) {
-            say(std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
-                ", stopping");
+        if (stop_asked()) {
             return true;
         }
         if (!supervise()) {

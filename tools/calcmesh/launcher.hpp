@@ -46,9 +46,11 @@ class Launcher {
              std::string status_file = {});
     ~Launcher();  ///< stops whatever still runs
 
-    /// Starts every child in order. Returns false (after stopping those started) if one
-    /// fails to start or become ready, saying which and why.
-    bool start(std::vector<ChildSpec> specs);
+    enum class Started { up, failed, interrupted };
+    /// Starts every child in order, each once the one before is ready. Stops those started
+    /// if one fails to start or become ready (failed, saying which and why), or on SIGINT or
+    /// SIGTERM meanwhile (interrupted).
+    Started start(std::vector<ChildSpec> specs);
     /// Supervises the children until SIGINT or SIGTERM, returning true, or, without restarts,
     /// until a child ends, returning false.
     bool wait();
@@ -67,6 +69,8 @@ class Launcher {
     /// One look at a starting child: still starting, serving now (its `after_ready` done), or
     /// failed, with `failure` saying how.
     Progress advance_start(Child& child, std::string& failure);
+    /// Waits a short while for SIGINT or SIGTERM; true, having said so, if one came.
+    bool stop_asked();
     /// One pass of supervision over every child; false once the system must stop.
     bool supervise();
     void schedule_restart(Child& child, const std::string& why);

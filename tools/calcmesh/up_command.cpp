@@ -141,8 +141,13 @@ int run_up(UpOptions options) {
     restart.reset_after = std::chrono::seconds(options.restart_reset_after_s);
     Launcher launcher(std::chrono::seconds(options.ready_timeout_s), restart,
                       options.run_dir + "/status.json");
-    if (!launcher.start(system_specs(options))) {
-        return 1;
+    switch (launcher.start(system_specs(options))) {
+        case Launcher::Started::failed:
+            return 1;
+        case Launcher::Started::interrupted:
+            return 0;  // stopped as asked, as after a Ctrl-C once up
+        case Launcher::Started::up:
+            break;
     }
     launcher.say("calcmesh is up (data in " + options.run_dir + "):");
     launcher.say("  job_submitter          " + base_url(options, options.submitter_port) +
