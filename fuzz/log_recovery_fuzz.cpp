@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "calcmesh/json_reader.hpp"
 #include "fuzz_check.hpp"
 #include "log_store.hpp"
 
@@ -44,8 +45,10 @@ std::string file_text(const fs::path& path) {
     return text.str();
 }
 
+/// The member as the store reads it: through the services' full reader, which refuses a line
+/// with a NUL byte where nlohmann alone would stop there and take what came before.
 std::string string_member(const std::string& line, const char* name) {
-    const auto record = nlohmann::json::parse(line, nullptr, false);
+    const auto record = parse_json_text(line);
     const auto member = record.find(name);
     return member != record.end() && member->is_string() ? member->get<std::string>() : "";
 }
