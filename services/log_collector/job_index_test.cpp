@@ -40,5 +40,29 @@ TEST(JobIndex, FindsEveryOffsetOfAJobInRangeOldestFirstAcrossMerges) {
     }
 }
 
+TEST(JobIndex, KeepsTheLastRecordsOnlyAndSaysFromWhere) {
+    constexpr std::size_t kBlock = JobIndex::kBlockRecords;
+    JobIndex index(2 * kBlock);
+    // Job 7 once in every block, at its first record.
+    std::vector<std::uint64_t> job_seven;
+    for (std::uint64_t record = 0; record < 5 * kBlock; ++record) {
+        const std::uint64_t offset = record * 10;
+        if (record % kBlock == 0) {
+            job_seven.push_back(offset);
+        }
+        index.add(record % kBlock == 0 ? 7 : 1'000 + record, offset);
+        EXPECT_LE(index.size(), 3 * kBlock) << "at record " << record;
+    }
+    // Five blocks merged, three dropped one by one: the last two remain.
+    EXPECT_EQ(index.size(), 2 * kBlock);
+    EXPECT_EQ(index.indexed_from(), job_seven[3]);
+    EXPECT_EQ(index.find(7, 0, 5 * kBlock * 10),
+              (std::vector<std::uint64_t>{job_seven[3], job_seven[4]}));
+    EXPECT_EQ(index.find(1'000 + 1, 0, 5 * kBlock * 10), std::vector<std::uint64_t>{})
+        << "a dropped record is not found: the reader scans before indexed_from";
+    const std::uint64_t last = 5 * kBlock - 1;
+    EXPECT_EQ(index.find(1'000 + last, 0, 5 * kBlock * 10), std::vector<std::uint64_t>{last * 10});
+}
+
 }  // namespace
 }  // namespace calcmesh::log_collector

@@ -135,8 +135,9 @@ bool matches(const nlohmann::json& record, const LogStore::Filter& filter) {
 
 }  // namespace
 
-LogStore::LogStore(const std::filesystem::path& directory, SyncMode mode)
-    : path_(directory / "logs.jsonl"), mode_(mode) {
+LogStore::LogStore(const std::filesystem::path& directory, SyncMode mode,
+                   std::size_t indexed_records)
+    : path_(directory / "logs.jsonl"), mode_(mode), job_offsets_(indexed_records) {
     std::error_code ec;
     std::filesystem::create_directories(directory, ec);
     if (ec) {
@@ -346,11 +347,32 @@ Result<LogStore::Page> LogStore::read(const Filter& filter, std::uint64_t cursor
 LogStore::Page LogStore::read_job(const Filter& filter, std::uint64_t cursor, std::uint64_t end,
                                   std::size_t limit) const {
     std::vector<std::uint64_t> starts;
+    std::uint64_t indexed_from = 0;
     {
         std::shared_lock lock(index_mutex_);
+        indexed_from = std::min(job_offsets_.indexed_from(), end);
         starts = job_offsets_.find(job_key(filter.job_id), cursor, end);
     }
     Page page;
+    if (cursor < indexed_from) {
+        // Records older than the index: scanned, only lines that name the job parsed.
+        for_each_line(fd_, cursor, indexed_from,
+                      [&](std::string_view line, std::uint64_t start, std::uint64_t) {
+                          if (line.find(filter.job_id) == std::string_view::npos ||
+                              !matches(parse_json_text(line), filter)) {
+                              return true;
+                          }
+                          if (page.records.size() == limit) {
+                              page.next_cursor = start;
+                              return false;
+                          }
+                          page.records.emplace_back(line);
+                          return true;
+                      });
+        if (page.next_cursor) {
+            return page;
+        }
+    }
     for (const auto start : starts) {
         auto line = read_line_at(fd_, start, end);
         if (!matches(parse_json_text(line), filter)) {

@@ -68,8 +68,10 @@ class LogStore {
     };
 
     /// Opens (creating if needed) `directory/logs.jsonl` and recovers it. Throws
-    /// std::system_error when the directory or file cannot be used.
-    LogStore(const std::filesystem::path& directory, SyncMode mode);
+    /// std::system_error when the directory or file cannot be used. A job lookup goes through
+    /// an index of about the last `indexed_records` records, and scans the file before them.
+    LogStore(const std::filesystem::path& directory, SyncMode mode,
+             std::size_t indexed_records = JobIndex::kDefaultIndexedRecords);
     ~LogStore();
     LogStore(const LogStore&) = delete;
     LogStore& operator=(const LogStore&) = delete;

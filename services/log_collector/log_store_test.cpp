@@ -181,6 +181,41 @@ TEST_F(LogStoreTest, FindsAJobsRecordsThroughItsIndexAfterAppendsAndAfterRecover
     EXPECT_NE(divisions.records[0].find("\"r31\""), std::string::npos);
 }
 
+TEST_F(LogStoreTest, AJobOlderThanTheIndexIsFoundByAScanAndPagedIntoTheIndexedPart) {
+    // Three blocks of records and one more, with the smallest index: the first block is
+    // dropped from it. Job "jx" is the first record, one in the middle and the last.
+    constexpr std::size_t kRecords = 3 * JobIndex::kBlockRecords + 1;
+    {
+        std::filesystem::create_directories(directory_);
+        std::ofstream out(directory_ / "logs.jsonl");
+        for (std::size_t i = 0; i < kRecords; ++i) {
+            const bool of_jx = i == 0 || i == kRecords / 2 || i == kRecords - 1;
+            out << line("r" + std::to_string(i), of_jx ? "jx" : "j" + std::to_string(i), "addition")
+                       .json
+                << '\n';
+        }
+    }
+    LogStore store(directory_, SyncMode::group, JobIndex::kBlockRecords);
+    ASSERT_EQ(store.recovery().records, kRecords);
+    std::vector<std::string> seen;
+    std::uint64_t cursor = 0;
+    for (int pages = 0;; ++pages) {
+        ASSERT_LT(pages, 4);
+        const auto page = store.read({.job_id = "jx"}, cursor, 1).value();
+        seen.insert(seen.end(), page.records.begin(), page.records.end());
+        if (!page.next_cursor) {
+            break;
+        }
+        cursor = *page.next_cursor;
+    }
+    ASSERT_EQ(seen.size(), 3u);
+    EXPECT_NE(seen[0].find("\"r0\""), std::string::npos) << "before the index: scanned";
+    EXPECT_NE(seen[1].find("\"r" + std::to_string(kRecords / 2) + "\""), std::string::npos);
+    EXPECT_NE(seen[2].find("\"r" + std::to_string(kRecords - 1) + "\""), std::string::npos);
+    // A job id that is only a part of another's is not taken for it by the scan.
+    EXPECT_TRUE(store.read({.job_id = "j1"}, 0, 10).value().records.size() == 1);
+}
+
 TEST_F(LogStoreTest, RejectsACursorInsideARecord) {
     LogStore store(directory_, SyncMode::group);
     ASSERT_TRUE(append(store, {line("r1", "j1", "addition")}));
