@@ -326,22 +326,29 @@ Result<LogStore::Page> LogStore::read(const Filter& filter, std::uint64_t cursor
     if (!filter.job_id.empty()) {
         return read_job(filter, cursor, end, limit);
     }
-    const bool filtered = !filter.operation.empty() || !filter.worker.empty();
     Page page;
-    for_each_line(fd_, cursor, end, [&](std::string_view line, std::uint64_t start, std::uint64_t) {
+    scan(filter, cursor, end, limit, page);
+    return page;
+}
+
+void LogStore::scan(const Filter& filter, std::uint64_t from, std::uint64_t to, std::size_t limit,
+                    Page& page) const {
+    const bool filtered =
+        !filter.job_id.empty() || !filter.operation.empty() || !filter.worker.empty();
+    for_each_line(fd_, from, to, [&](std::string_view line, std::uint64_t start, std::uint64_t) {
         if (page.records.size() == limit) {
             page.next_cursor = start;
             return false;
         }
-        if (filtered) {
-            if (!matches(parse_json_text(line), filter)) {
-                return true;
-            }
+        // A line that does not contain the job id is passed over without being parsed.
+        if (filtered &&
+            ((!filter.job_id.empty() && line.find(filter.job_id) == std::string_view::npos) ||
+             !matches(parse_json_text(line), filter))) {
+            return true;
         }
         page.records.emplace_back(line);
         return true;
     });
-    return page;
 }
 
 LogStore::Page LogStore::read_job(const Filter& filter, std::uint64_t cursor, std::uint64_t end,
@@ -355,20 +362,7 @@ LogStore::Page LogStore::read_job(const Filter& filter, std::uint64_t cursor, st
     }
     Page page;
     if (cursor < indexed_from) {
-        // Records older than the index: scanned, only lines that name the job parsed.
-        for_each_line(fd_, cursor, indexed_from,
-                      [&](std::string_view line, std::uint64_t start, std::uint64_t) {
-                          if (line.find(filter.job_id) == std::string_view::npos ||
-                              !matches(parse_json_text(line), filter)) {
-                              return true;
-                          }
-                          if (page.records.size() == limit) {
-                              page.next_cursor = start;
-                              return false;
-                          }
-                          page.records.emplace_back(line);
-                          return true;
-                      });
+        scan(filter, cursor, indexed_from, limit, page);  // records older than the index
         if (page.next_cursor) {
             return page;
         }

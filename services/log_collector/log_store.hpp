@@ -103,7 +103,12 @@ class LogStore {
     /// Writes and syncs a batch; the results are per pending append.
     Result<std::vector<AppendResult>> write_batch(std::vector<Pending>& batch);
     bool remember(const std::string& record_id);
-    /// The records of `filter.job_id` from `cursor` to `end`, found through the index.
+    /// The records of `filter.job_id` from `cursor` to `end`: scanned before the index, then
+    /// found through it.
+    /// Adds the records of [from, to) that match `filter` to `page`, up to `limit`; a record
+    /// that no longer fits sets `next_cursor` and ends the scan.
+    void scan(const Filter& filter, std::uint64_t from, std::uint64_t to, std::size_t limit,
+              Page& page) const;
     Page read_job(const Filter& filter, std::uint64_t cursor, std::uint64_t end,
                   std::size_t limit) const;
 
