@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "calcmesh/arithmetic.hpp"
+#include "calcmesh/job.hpp"
+#include "calcmesh/process.hpp"
 #include "calcmesh/worker_urls.hpp"
 #include "service_process.hpp"
 
@@ -612,6 +614,79 @@ TEST(ServicesShutdown, RequestsWithBytesThatAreNotUtf8AreAnsweredAndDoNotHoldThe
         EXPECT_LT(took, std::chrono::seconds(3)) << "the drain waits for nothing:\n" << output;
         EXPECT_EQ(output.find("event=drain_timeout"), std::string::npos) << output;
     }
+}
+
+/// A stored record of job `job_id`, as a worker sends it.
+std::string log_record_of(const std::string& job_id, std::int64_t a) {
+    LogRecord record;
+    record.record_id = job_id + "-r" + std::to_string(a);
+    record.input = {job_id, Operation::addition, a, 1};
+    record.outcome = Outcome{a + 1, std::nullopt};
+    record.identity = {"addition_worker", "index-test", "local", "test"};
+    record.received_at = format_time(std::chrono::system_clock::now());
+    record.completed_at = record.received_at;
+    return log_line(record);
+}
+
+double metric(const std::string& metrics, const std::string& name) {
+    const auto at = metrics.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(metrics.substr(at + name.size() + 2));
+}
+
+TEST(ServicesLogCollector, IndexesTheLastRecordsItIsToldAndStillFindsAnOlderJob) {
+    TempDir dir("log-index");
+    constexpr int kIndexRecords = 65536;  // the smallest index: one block
+    ServiceProcess collector("log_collector",
+                             {"--data-dir", (dir.path() / "data").string(), "--index-records",
+                              std::to_string(kIndexRecords)},
+                             dir.path());
+    // The old job's two records, then four times the index of other jobs', then its third.
+    ASSERT_EQ(post(collector.url() + "/save_log",
+                   "[" + log_record_of("j-old", 1) + "," + log_record_of("j-old", 2) + "]")
+                  .status,
+              201u);
+    constexpr int kBatch = 128;  // records of about 300 bytes, under the 64 KiB body limit
+    for (int batch = 0; batch < 4 * kIndexRecords / kBatch; ++batch) {
+        std::string body = "[";
+        for (int i = 0; i < kBatch; ++i) {
+            body += (i ? "," : "") +
+                    log_record_of("j-" + std::to_string(batch) + "-" + std::to_string(i), i);
+        }
+        ASSERT_EQ(post(collector.url() + "/save_log", body + "]").status, 201u);
+    }
+    ASSERT_EQ(post(collector.url() + "/save_log", log_record_of("j-old", 3)).status, 201u);
+
+    const auto metrics = get(collector.url() + "/metrics").body;
+    EXPECT_EQ(metric(metrics, "calcmesh_log_records"), 4 * kIndexRecords + 3);
+    const auto indexed = metric(metrics, "calcmesh_log_records_indexed");
+    EXPECT_GE(indexed, kIndexRecords) << metrics;
+    EXPECT_LE(indexed, 2 * kIndexRecords) << "the index keeps the last records only";
+
+    // The first two are before the index (scanned), the third in it; paged one at a time.
+    std::vector<std::int64_t> operands;
+    std::string target = "/logs?job_id=j-old&limit=1";
+    for (int page = 0; page < 4 && !target.empty(); ++page) {
+        const auto response = get_with_headers(collector.port(), target);
+        ASSERT_EQ(response.result_int(), 200) << response.body();
+        for (const auto& record : json::parse(response.body())) {
+            operands.push_back(record["a"]);
+        }
+        const std::string cursor(response["X-Next-Cursor"]);
+        target = cursor.empty() ? "" : "/logs?job_id=j-old&limit=1&cursor=" + cursor;
+    }
+    EXPECT_EQ(operands, (std::vector<std::int64_t>{1, 2, 3}));
+}
+
+TEST(ServicesLogCollector, RefusesAnIndexSmallerThanOneBlockNamingTheOption) {
+    TempDir dir("log-index-refused");
+    ChildProcess::Options options;
+    options.argv = {bin_dir() + "/log_collector", "--data-dir", (dir.path() / "data").string(),
+                    "--index-records", "10"};
+    const auto result = run_captured(options);
+    EXPECT_NE(result.exit_code, 0);
+    EXPECT_NE(result.errors.find("--index-records"), std::string::npos) << result.errors;
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "data" / "logs.jsonl"))
+        << "a refused configuration creates nothing";
 }
 
 TEST(ServicesLogShipping, AFullBatchGoesAtOnceAndAPartialOneAfterTheLinger) {

@@ -98,12 +98,18 @@ void LogCollectorConfig::add_to(ConfigParser& parser) {
         ->check(CLI::IsMember({"group", "each"}));
     parser.add("ack-timeout-ms", ack_timeout_ms,
                "How long a request waits for the disk before answering 503");
+    parser
+        .add("index-records", index_records,
+             "Most recent records that GET /logs?job_id= finds through the in-memory index "
+             "(16 bytes each); older ones are found by scanning the file")
+        ->check(CLI::Range(JobIndex::kBlockRecords, std::size_t{1} << 28));
 }
 
 LogCollectorService::LogCollectorService(Runtime& runtime, const LogCollectorConfig& config)
     : runtime_(runtime),
       ack_timeout_(config.ack_timeout_ms),
-      store_(config.data_dir, config.sync_mode == "each" ? SyncMode::each : SyncMode::group),
+      store_(config.data_dir, config.sync_mode == "each" ? SyncMode::each : SyncMode::group,
+             config.index_records),
       readers_(kReaderThreads),
       stored_(runtime.metrics().counter("calcmesh_log_records_stored_total",
                                         "Log records made durable since start.")),
@@ -112,6 +118,10 @@ LogCollectorService::LogCollectorService(Runtime& runtime, const LogCollectorCon
           "Log records received again (a retried request) and not stored twice.")) {
     runtime.metrics().gauge("calcmesh_log_records", "Log records in the file.",
                             [this] { return static_cast<double>(store_.records()); });
+    runtime.metrics().gauge(
+        "calcmesh_log_records_indexed",
+        "The last records, of calcmesh_log_records, that a job_id lookup finds without a scan.",
+        [this] { return static_cast<double>(store_.indexed_records()); });
     runtime.metrics().gauge("calcmesh_log_syncs_total", "fdatasync calls since start.",
                             [this] { return static_cast<double>(store_.syncs()); });
     spdlog::info("event=log_store_opened file={} records={} torn_bytes_removed={}",

@@ -15,6 +15,7 @@ struct LogCollectorConfig {
     std::string data_dir = "data";
     std::string sync_mode = "group";
     unsigned ack_timeout_ms = 30'000;
+    std::size_t index_records = JobIndex::kDefaultIndexedRecords;
 
     void add_to(ConfigParser& parser);
 };

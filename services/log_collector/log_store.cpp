@@ -312,6 +312,11 @@ Result<std::vector<LogStore::AppendResult>> LogStore::write_batch(std::vector<Pe
     return results;
 }
 
+std::uint64_t LogStore::indexed_records() const {
+    std::shared_lock lock(index_mutex_);
+    return job_offsets_.size();
+}
+
 Result<LogStore::Page> LogStore::read(const Filter& filter, std::uint64_t cursor,
                                       std::size_t limit) const {
     const auto end = committed_bytes_.load();

@@ -90,6 +90,8 @@ class LogStore {
 
     std::uint64_t records() const { return records_.load(); }
     std::uint64_t syncs() const { return syncs_.load(); }
+    /// How many of the last records a job lookup finds through the index, without a scan.
+    std::uint64_t indexed_records() const;
     /// False after a failed write, until a write succeeds again.
     bool healthy() const { return healthy_.load(); }
 
