@@ -41,13 +41,18 @@ bool alive(pid_t pid) {
     return state != "Z";
 }
 
+/// How a test runs `calcmesh up`.
+struct UpRunOptions {
+    bool kafka = false;
+    std::vector<std::string> extra_args;
+    /// false: the constructor returns as soon as `calcmesh up` runs, without waiting for it.
+    bool wait_until_up = true;
+};
+
 /// `calcmesh up` on free ports and a run directory of its own, once it says it is up.
 class UpRun {
   public:
-    /// `until_up` false: returns as soon as `calcmesh up` runs, without waiting for it.
-    explicit UpRun(bool kafka, const std::vector<std::string>& extra_args = {},
-                   bool until_up = true)
-        : dir_("up") {
+    explicit UpRun(const UpRunOptions& run = {}) : dir_("up") {
         std::string worker_ports;
         for (int i = 0; i < 4; ++i) {
             worker_ports += (i ? "," : "") + std::to_string(free_port());
@@ -56,7 +61,7 @@ class UpRun {
         options.argv = {bin_dir() + "/calcmesh",
                         "up",
                         "--kafka",
-                        kafka ? "true" : "false",
+                        run.kafka ? "true" : "false",
                         "--kafka-port",
                         std::to_string(kafka_port),
                         "--run-dir",
@@ -69,10 +74,10 @@ class UpRun {
                         std::to_string(collector_port),
                         "--worker-ports",
                         worker_ports};
-        options.argv.insert(options.argv.end(), extra_args.begin(), extra_args.end());
+        options.argv.insert(options.argv.end(), run.extra_args.begin(), run.extra_args.end());
         options.output_file = (dir_.path() / "up.log").string();
         process_ = std::make_unique<ChildProcess>(options);
-        if (until_up &&
+        if (run.wait_until_up &&
             !eventually([&] { return output().find("calcmesh is up") != std::string::npos; },
                         std::chrono::seconds(60))) {
             throw std::runtime_error("calcmesh up did not come up:\n" + output());
@@ -116,7 +121,7 @@ class UpRun {
 };
 
 TEST(Up, RunsTheWholeSystemAndStopsCleanly) {
-    UpRun up(false);
+    UpRun up;
     EXPECT_EQ(up.children.size(), 7u) << up.output();
 
     std::vector<std::string> job_ids;
@@ -160,7 +165,7 @@ TEST(Up, RunsTheWholeSystemAndStopsCleanly) {
 }
 
 TEST(Up, WithRestartNeverStopsEverythingWhenAChildDies) {
-    UpRun up(false, {"--restart", "never"});
+    UpRun up({.extra_args = {"--restart", "never"}});
     ASSERT_FALSE(up.children.empty());
     // Kill one child the hard way, as a crash would.
     ASSERT_EQ(::kill(*up.children.begin(), SIGKILL), 0);
@@ -186,7 +191,7 @@ pid_t crash(UpRun& up, const std::string& name) {
 }
 
 TEST(Up, RestartsAKilledServiceWithBackoffThatResets) {
-    UpRun up(false, {"--restart-delay", "300", "--restart-reset-after", "3"});
+    UpRun up({.extra_args = {"--restart-delay", "300", "--restart-reset-after", "3"}});
     EXPECT_EQ(up.service("addition_worker")["state"], "serving") << up.status().dump();
     EXPECT_EQ(up.status()["restarts"], 0);
     const auto add = [&] {
@@ -236,7 +241,7 @@ TEST(Up, RestartsAKilledServiceWithBackoffThatResets) {
 }
 
 TEST(Up, StopsPromptlyWhileWaitingToRestart) {
-    UpRun up(false, {"--restart-delay", "600000"});
+    UpRun up({.extra_args = {"--restart-delay", "600000"}});
     crash(up, "log_collector");
     ASSERT_TRUE(eventually([&] {
         return up.output().find("restart 1 in 600.0 s") != std::string::npos;
@@ -256,7 +261,7 @@ TEST(Up, StopsPromptlyWhileWaitingToRestart) {
 }
 
 TEST(Up, StopsAtOnceWhenAskedWhileStarting) {
-    UpRun up(true, {}, false);
+    UpRun up({.kafka = true, .wait_until_up = false});
     // The broker is the first child and takes seconds to become ready: ask while it starts.
     std::set<pid_t> children;
     ASSERT_TRUE(eventually([&] {
@@ -281,7 +286,7 @@ TEST(Up, StopsAtOnceWhenAskedWhileStarting) {
 }
 
 TEST(Up, RunsKafkaAndItsTopicsToo) {
-    UpRun up(true);
+    UpRun up({.kafka = true});
     EXPECT_EQ(up.children.size(), 8u) << up.output();
     const auto response =
         post(up.url(up.submitter_port) + "/submit",
