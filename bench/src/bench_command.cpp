@@ -9,6 +9,7 @@
 #include "calcmesh/bench/command.hpp"
 #include "calcmesh/bench/runner.hpp"
 #include "calcmesh/command.hpp"
+#include "calcmesh/config.hpp"
 
 namespace calcmesh::bench {
 
@@ -199,24 +200,24 @@ void add_bench_command(CLI::App& app) {
         ->add_option("--passes", target.passes,
                      "kafka-trip: times each message goes through the broker; after each pass "
                      "the bench's consumer thread sends it on, as a worker answers a request")
-        ->check(CLI::Range(1u, 4u))
+        ->check(whole_number(1u, 4u))
         ->capture_default_str();
     command
         ->add_option("--records-per-request", target.records_per_request,
                      "save-log: records in each request (a JSON array when more than one)")
-        ->check(CLI::Range(1u, 200u))
+        ->check(whole_number(1u, 200u))
         ->capture_default_str();
     command->add_option("--timeout", options->timeout_s, "Seconds one request may take")
         ->capture_default_str();
     command->add_option("--concurrency,-c", options->concurrency, "Closed loop: requests in flight")
-        ->check(CLI::PositiveNumber)
+        ->check(whole_number(1u))
         ->capture_default_str();
     command
         ->add_option("--rate,-r", options->rate,
                      "Open loop: requests per second (latency from the intended send time)")
         ->check(CLI::NonNegativeNumber);
     command->add_option("--threads,-t", options->threads, "Client threads")
-        ->check(CLI::Range(1u, 64u))
+        ->check(whole_number(1u, 64u))
         ->capture_default_str();
     command
         ->add_option("--connections", options->connections,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <iostream>
 #include <map>
 
@@ -13,6 +14,21 @@ std::string env_name(const std::string& key) {
         name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
     return name;
+}
+
+CLI::Validator whole_number_between(std::uint64_t min, std::uint64_t max) {
+    const auto range = std::to_string(min) + " to " + std::to_string(max);
+    return {
+        [min, max, range](std::string& text) -> std::string {
+            std::uint64_t value = 0;
+            const char* end = text.data() + text.size();
+            const auto [stop, error] = std::from_chars(text.data(), end, value);
+            if (text.empty() || error != std::errc{} || stop != end || value < min || value > max) {
+                return "expected a whole number from " + range + ", got '" + text + "'";
+            }
+            return {};
+        },
+        "UINT in [" + std::to_string(min) + " - " + std::to_string(max) + "]"};
 }
 
 ConfigParser::ConfigParser(std::string program, std::string description)

@@ -46,26 +46,26 @@ void CommonConfig::add_to(ConfigParser& parser) {
         .add("threads", threads,
              "Event-loop threads; 0: one per CPU this process may use (its CPU affinity and "
              "cgroup CPU limit)")
-        ->check(CLI::Range(0u, 64u));
+        ->check(whole_number(0u, 64u));
     parser
         .add("http-pipeline-depth", http_pipeline_depth,
              "Requests to one upstream that may share a connection at once (HTTP/1.1 "
              "pipelining); 1 sends one request per connection at a time")
-        ->check(CLI::Range(1u, 1024u));
+        ->check(whole_number(1u, 1024u));
     parser
         .add("max-connections", max_connections,
              "Open incoming connections per thread; past it idle ones are closed, or new ones wait")
-        ->check(CLI::Range(1u, 1'000'000u));
+        ->check(whole_number(1u, 1'000'000u));
     parser
         .add("max-requests-in-flight", max_requests_in_flight,
              "Requests handled at once per thread; past it 503 overloaded with Retry-After "
              "(health probes excepted)")
-        ->check(CLI::Range(1u, 1'000'000u));
+        ->check(whole_number(1u, 1'000'000u));
     parser
         .add("request-read-timeout-ms", request_read_timeout_ms,
              "A request must arrive whole within this once begun (on a new connection: once "
              "accepted); otherwise the connection is closed")
-        ->check(CLI::Range(1u, 3'600'000u));
+        ->check(whole_number(1u, 3'600'000u));
     parser.add("cluster", cluster, "Cluster name reported in results and logs");
     parser.add("node", node, "Node name reported in results and logs (default: host name)");
     parser.add("instance", instance,

@@ -8,6 +8,7 @@
 
 #include "bench.hpp"
 #include "calcmesh/command.hpp"
+#include "calcmesh/config.hpp"
 #include "fault.hpp"
 #include "forwarder.hpp"
 #include "lab.hpp"
@@ -239,35 +240,35 @@ CLI::App& add_lab_command(CLI::App& app) {
     bench->add_option("--name", bench_options->name, "Name of the lab the bench builds")
         ->capture_default_str();
     bench->add_option("--rounds", bench_options->rounds, "Rounds of TCP_RR and TCP_CRR")
-        ->check(CLI::PositiveNumber)
+        ->check(whole_number(1))
         ->capture_default_str();
     bench
         ->add_option("--stream-rounds", bench_options->stream_rounds,
                      "How many of the first rounds also run TCP_STREAM")
-        ->check(CLI::NonNegativeNumber)
+        ->check(whole_number(0))
         ->capture_default_str();
     bench->add_option("--rr-transactions", bench_options->rr_transactions)
-        ->check(CLI::PositiveNumber)
+        ->check(whole_number(1))
         ->capture_default_str();
     bench->add_option("--crr-transactions", bench_options->crr_transactions)
-        ->check(CLI::PositiveNumber)
+        ->check(whole_number(1))
         ->capture_default_str();
     bench->add_option("--stream-seconds", bench_options->stream_seconds)
-        ->check(CLI::PositiveNumber)
+        ->check(whole_number(1))
         ->capture_default_str();
     bench
         ->add_option("--job-rounds", bench_options->job_rounds,
                      "How many of the first rounds also run calcmesh jobs through /submit (0: "
                      "none, and the lab starts no services)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(whole_number(0))
         ->capture_default_str();
     bench
         ->add_option("--job-seconds", bench_options->job_seconds,
                      "Seconds measured per mechanism and datapath")
-        ->check(CLI::PositiveNumber)
+        ->check(whole_number(1))
         ->capture_default_str();
     bench->add_option("--cpu", bench_options->cpu, "CPU for both client and server")
-        ->check(CLI::NonNegativeNumber)
+        ->check(whole_number(0))
         ->capture_default_str();
     bench
         ->add_option("--report", bench_options->report,

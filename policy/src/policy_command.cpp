@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "calcmesh/command.hpp"
+#include "calcmesh/config.hpp"
 #include "calcmesh/policy/cilium_engine.hpp"
 #include "calcmesh/policy/inventory.hpp"
 #include "calcmesh/policy/lint.hpp"
@@ -449,7 +450,7 @@ void add_policy_command(CLI::App& app) {
     check->add_option("--to", check_options->to, "Like --from")->required();
     check->add_option("--port", check_options->port, "Destination port")
         ->required()
-        ->check(CLI::Range(1, 65535));
+        ->check(whole_number(1, 65535));
     check->add_option("--protocol", check_options->protocol, "TCP, UDP or SCTP")
         ->capture_default_str();
     auto* http = check

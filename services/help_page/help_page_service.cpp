@@ -37,7 +37,7 @@ void HelpPageConfig::add_to(ConfigParser& parser) {
     common.add_to(parser);
     workers.add_to(parser);
     parser.add("about-timeout-ms", about_timeout_ms, "Deadline for each worker's /about")
-        ->check(CLI::PositiveNumber);
+        ->check(whole_number(1u));
 }
 
 HelpPageService::HelpPageService(Runtime& runtime, const HelpPageConfig& config)

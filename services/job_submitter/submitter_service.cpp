@@ -16,20 +16,20 @@ void SubmitterConfig::add_to(ConfigParser& parser) {
     parser
         .add("worker-timeout-ms", worker_timeout_ms,
              "Deadline for a worker's answer over HTTP (504 after it)")
-        ->check(CLI::PositiveNumber);
+        ->check(whole_number(1u));
     parser
         .add("kafka-timeout-ms", kafka_timeout_ms,
              "Deadline for a result through Kafka (504 after it; the job completes later)")
-        ->check(CLI::PositiveNumber);
+        ->check(whole_number(1u));
     parser
         .add("jobs-capacity", jobs_capacity,
              "Jobs kept for GET /jobs/<id>; past it the one that ended first is forgotten "
              "(a pending job only when none has ended)")
-        ->check(CLI::PositiveNumber);
+        ->check(whole_number(std::size_t{1}));
     parser
         .add("max-in-flight", max_in_flight,
              "Jobs running at once; more are refused with 503 (overloaded) until some finish")
-        ->check(CLI::PositiveNumber);
+        ->check(whole_number(std::size_t{1}));
 }
 
 SubmitterService::SubmitterService(Runtime& runtime, const SubmitterConfig& config)

@@ -102,7 +102,7 @@ void LogCollectorConfig::add_to(ConfigParser& parser) {
         .add("index-records", index_records,
              "Most recent records that GET /logs?job_id= finds through the in-memory index "
              "(16 bytes each); older ones are found by scanning the file")
-        ->check(CLI::Range(JobIndex::kBlockRecords, std::size_t{1} << 28));
+        ->check(whole_number(JobIndex::kBlockRecords, std::size_t{1} << 28));
 }
 
 LogCollectorService::LogCollectorService(Runtime& runtime, const LogCollectorConfig& config)

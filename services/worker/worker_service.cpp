@@ -83,13 +83,13 @@ void WorkerConfig::add_to(ConfigParser& parser) {
         .add("log-queue-capacity", log_queue_capacity,
              "Log records kept while log_collector is unreachable; once they are this many, "
              "jobs are refused (503 log_backlog) and Kafka consumption pauses")
-        ->check(CLI::PositiveNumber);
+        ->check(whole_number(std::size_t{1}));
     parser.add("log-batch-size", log_batch_size, "Log records per request to log_collector")
-        ->check(CLI::PositiveNumber);
+        ->check(whole_number(std::size_t{1}));
     parser
         .add("log-linger-ms", log_linger_ms,
              "How long a log record may wait for others to share its request")
-        ->check(CLI::Range(0u, 10'000u));
+        ->check(whole_number(0u, 10'000u));
     kafka.add_to(parser);
     parser.add("kafka-group", kafka_group,
                "Consumer group of this worker's replicas (default: <operation>_worker)");

@@ -202,7 +202,7 @@ void add_up_command(CLI::App& app, const std::string& own_directory) {
         ->capture_default_str();
     command->add_option("--kafka-port", options->kafka_port)->capture_default_str();
     command->add_option("--kafka-partitions", options->kafka_partitions, "Partitions per topic")
-        ->check(CLI::Range(1, 1000))
+        ->check(whole_number(1, 1000))
         ->capture_default_str();
     command->add_option("--kafka-broker", options->kafka_broker, "The script that runs the broker")
         ->capture_default_str();
@@ -222,18 +222,18 @@ void add_up_command(CLI::App& app, const std::string& own_directory) {
     command
         ->add_option("--restart-delay", options->restart_delay_ms,
                      "Milliseconds before the first restart; each further one in a row doubles")
-        ->check(CLI::Range(1u, 3'600'000u))
+        ->check(whole_number(1u, 3'600'000u))
         ->capture_default_str();
     command
         ->add_option("--restart-max-delay", options->restart_max_delay_ms,
                      "The longest wait before a restart, in milliseconds")
-        ->check(CLI::Range(1u, 3'600'000u))
+        ->check(whole_number(1u, 3'600'000u))
         ->capture_default_str();
     command
         ->add_option("--restart-reset-after", options->restart_reset_after_s,
                      "Seconds a service must serve before its next restart waits "
                      "--restart-delay again")
-        ->check(CLI::Range(1u, 86'400u))
+        ->check(whole_number(1u, 86'400u))
         ->capture_default_str();
 }
 

@@ -1,16 +1,31 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace calcmesh {
 
 /// The environment variable that sets a configuration key: "log-level" -> "CALCMESH_LOG_LEVEL".
 std::string env_name(const std::string& key);
+
+/// Checks that an option's text is a whole number in [min, max], and otherwise says so and what
+/// it got: CLI11's own Range and PositiveNumber take text that is no number for a value out of
+/// a floating-point range, and print that range up to 1.8e308.
+CLI::Validator whole_number_between(std::uint64_t min, std::uint64_t max);
+
+/// The same, up to the largest value of the option's type by default.
+template <class T>
+CLI::Validator whole_number(T min, T max = std::numeric_limits<T>::max()) {
+    static_assert(std::is_integral_v<T>, "whole_number checks integer options");
+    return whole_number_between(static_cast<std::uint64_t>(min), static_cast<std::uint64_t>(max));
+}
 
 /// Builds a service's command line. Every key is a flag `--key` and an environment variable
 /// `CALCMESH_KEY`; a flag wins over the variable. A key means the same thing in every binary.
