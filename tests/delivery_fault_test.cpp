@@ -59,17 +59,6 @@ std::optional<ClientResponse> try_request(
     return response.value();
 }
 
-/// The value of an unlabelled counter or gauge in Prometheus text, or -1.
-double metric(const std::string& text, const std::string& name) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) {
-        if (line.rfind(name + " ", 0) == 0) {
-            return std::stod(line.substr(name.size() + 1));
-        }
-    }
-    return -1;
-}
-
 /// Every record log_collector serves, page after page: in text form a page is the file's
 /// lines as they are, so the next page starts where its bytes end.
 json all_records(const std::string& collector_url) {

@@ -628,11 +628,6 @@ std::string log_record_of(const std::string& job_id, std::int64_t a) {
     return log_line(record);
 }
 
-double metric(const std::string& metrics, const std::string& name) {
-    const auto at = metrics.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::stod(metrics.substr(at + name.size() + 2));
-}
-
 TEST(ServicesLogCollector, IndexesTheLastRecordsItIsToldAndStillFindsAnOlderJob) {
     TempDir dir("log-index");
     constexpr int kIndexRecords = 65536;  // the smallest index: one block

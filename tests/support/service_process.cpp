@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -102,6 +103,16 @@ ClientResponse get(const std::string& url) {
 ClientResponse post(const std::string& url, const std::string& body,
                     const std::string& content_type) {
     return checked(blocking_http(http::verb::post, url, body, content_type), "POST " + url);
+}
+
+double metric(const std::string& text, const std::string& name) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind(name + " ", 0) == 0) {
+            return std::stod(line.substr(name.size() + 1));
+        }
+    }
+    return -1;
 }
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

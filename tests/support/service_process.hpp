@@ -59,6 +59,9 @@ ClientResponse get(const std::string& url);
 ClientResponse post(const std::string& url, const std::string& body,
                     const std::string& content_type = "application/json");
 
+/// The value of an unlabelled counter or gauge in Prometheus text, or -1.
+double metric(const std::string& text, const std::string& name);
+
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.
 bool eventually(const std::function<bool()>& condition,
                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
