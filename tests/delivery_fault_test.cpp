@@ -106,18 +106,6 @@ void stop_and_join(std::vector<std::jthread>& threads) {
     }
 }
 
-/// A complete record as a worker sends it.
-std::string record_line(const std::string& record_id, std::int64_t a) {
-    LogRecord record;
-    record.record_id = record_id;
-    record.input = {"j-" + record_id, Operation::addition, a, 1};
-    record.outcome = Outcome{a + 1, std::nullopt};
-    record.identity = {"addition_worker", "fault-test", "local", "test"};
-    record.received_at = format_time(std::chrono::system_clock::now());
-    record.completed_at = record.received_at;
-    return log_line(record);
-}
-
 TEST(DeliveryFaultCollector, AWorkerRefusesWorkItCouldNotLogAndCatchesUpAfterTheOutage) {
     TempDir dir("fault-backlog");
     auto collector = std::make_unique<ServiceProcess>(
@@ -184,7 +172,8 @@ TEST(DeliveryFaultCollector,
                 for (int i = 0; i < kRecordsPerBatch; ++i) {
                     ids.push_back("w" + std::to_string(w) + "-" + std::to_string(b) + "-" +
                                   std::to_string(i));
-                    body += (i ? "," : "") + record_line(ids.back(), w * 1000 + b);
+                    body += (i ? "," : "") +
+                            log_record_line(ids.back(), "j-" + ids.back(), w * 1000 + b);
                 }
                 body += "]";
                 // The same batch again until it is acknowledged, as a worker does.
@@ -731,7 +720,7 @@ TEST(DeliveryFaultDisk, FullDiskIsRefusedNeverAcknowledgedAndRecoversWhenSpaceRe
         std::string body = "[";
         for (int i = 0; i < 20; ++i) {
             ids.push_back("d" + std::to_string(batch) + "-" + std::to_string(i));
-            body += (i ? "," : "") + record_line(ids.back(), batch);
+            body += (i ? "," : "") + log_record_line(ids.back(), "j-" + ids.back(), batch);
         }
         ++batch;
         auto response = post(collector->url() + "/save_log", body + "]");

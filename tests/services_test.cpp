@@ -616,18 +616,6 @@ TEST(ServicesShutdown, RequestsWithBytesThatAreNotUtf8AreAnsweredAndDoNotHoldThe
     }
 }
 
-/// A stored record of job `job_id`, as a worker sends it.
-std::string log_record_of(const std::string& job_id, std::int64_t a) {
-    LogRecord record;
-    record.record_id = job_id + "-r" + std::to_string(a);
-    record.input = {job_id, Operation::addition, a, 1};
-    record.outcome = Outcome{a + 1, std::nullopt};
-    record.identity = {"addition_worker", "index-test", "local", "test"};
-    record.received_at = format_time(std::chrono::system_clock::now());
-    record.completed_at = record.received_at;
-    return log_line(record);
-}
-
 TEST(ServicesLogCollector, IndexesTheLastRecordsItIsToldAndStillFindsAnOlderJob) {
     TempDir dir("log-index");
     constexpr int kIndexRecords = 65536;  // the smallest index: one block
@@ -636,20 +624,23 @@ TEST(ServicesLogCollector, IndexesTheLastRecordsItIsToldAndStillFindsAnOlderJob)
                               std::to_string(kIndexRecords)},
                              dir.path());
     // The old job's two records, then four times the index of other jobs', then its third.
-    ASSERT_EQ(post(collector.url() + "/save_log",
-                   "[" + log_record_of("j-old", 1) + "," + log_record_of("j-old", 2) + "]")
-                  .status,
-              201u);
+    ASSERT_EQ(
+        post(collector.url() + "/save_log", "[" + log_record_line("j-old-r1", "j-old", 1) + "," +
+                                                log_record_line("j-old-r2", "j-old", 2) + "]")
+            .status,
+        201u);
     constexpr int kBatch = 128;  // records of about 300 bytes, under the 64 KiB body limit
     for (int batch = 0; batch < 4 * kIndexRecords / kBatch; ++batch) {
         std::string body = "[";
         for (int i = 0; i < kBatch; ++i) {
             body += (i ? "," : "") +
-                    log_record_of("j-" + std::to_string(batch) + "-" + std::to_string(i), i);
+                    log_record_line("r-" + std::to_string(batch) + "-" + std::to_string(i),
+                                    "j-" + std::to_string(batch) + "-" + std::to_string(i), i);
         }
         ASSERT_EQ(post(collector.url() + "/save_log", body + "]").status, 201u);
     }
-    ASSERT_EQ(post(collector.url() + "/save_log", log_record_of("j-old", 3)).status, 201u);
+    ASSERT_EQ(post(collector.url() + "/save_log", log_record_line("j-old-r3", "j-old", 3)).status,
+              201u);
 
     const auto metrics = get(collector.url() + "/metrics").body;
     EXPECT_EQ(metric(metrics, "calcmesh_log_records"), 4 * kIndexRecords + 3);

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "calcmesh/job.hpp"
+
 namespace calcmesh::testing {
 
 std::string bin_dir() {
@@ -103,6 +105,18 @@ ClientResponse get(const std::string& url) {
 ClientResponse post(const std::string& url, const std::string& body,
                     const std::string& content_type) {
     return checked(blocking_http(http::verb::post, url, body, content_type), "POST " + url);
+}
+
+std::string log_record_line(const std::string& record_id, const std::string& job_id,
+                            std::int64_t a) {
+    LogRecord record;
+    record.record_id = record_id;
+    record.input = {job_id, Operation::addition, a, 1};
+    record.outcome = Outcome{a + 1, std::nullopt};
+    record.identity = {"addition_worker", "test", "local", "test"};
+    record.received_at = format_time(std::chrono::system_clock::now());
+    record.completed_at = record.received_at;
+    return log_line(record);
 }
 
 double metric(const std::string& text, const std::string& name) {

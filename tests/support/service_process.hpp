@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -58,6 +59,10 @@ class ServiceProcess {
 ClientResponse get(const std::string& url);
 ClientResponse post(const std::string& url, const std::string& body,
                     const std::string& content_type = "application/json");
+
+/// A log record line as a worker sends it to `/save_log`: job `job_id` computed a + 1.
+std::string log_record_line(const std::string& record_id, const std::string& job_id,
+                            std::int64_t a);
 
 /// The value of an unlabelled counter or gauge in Prometheus text, or -1.
 double metric(const std::string& text, const std::string& name);
